@@ -1,0 +1,71 @@
+"""The parameter table and params-file validation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model import params
+from model.errors import ParamsError
+
+
+def test_every_stage_has_rows_and_keys_are_unique():
+    keys = [row.key for row in params.TABLE]
+    assert len(keys) == len(set(keys))
+    for stage in params.STAGES:
+        assert params.stage_specs(stage)
+
+
+def test_eq_has_shelves_and_four_peaks_with_the_issue_ranges():
+    names = {row.name for row in params.stage_specs("eq")}
+    for band in ("low_shelf", "peak1", "peak2", "peak3", "peak4", "high_shelf"):
+        assert {f"{band}_freq_hz", f"{band}_gain_db", f"{band}_q"} <= names
+        gain = params.spec(f"eq.{band}_gain_db")
+        assert (gain.minimum, gain.maximum) == (-12.0, 12.0)
+
+
+@pytest.mark.parametrize("row", params.TABLE, ids=lambda r: r.key)
+def test_unit_mapping_round_trips_for_floats_arrays_and_tensors(row):
+    units = np.linspace(0.0, 1.0, 11)
+    physical = row.from_unit(units)
+    assert physical[0] == pytest.approx(row.minimum) and physical[-1] == pytest.approx(row.maximum)
+    np.testing.assert_allclose(row.to_unit(physical), units, atol=1e-12)
+    tensor = row.from_unit(torch.tensor(units))
+    np.testing.assert_allclose(tensor.numpy(), physical, rtol=1e-12)
+    assert row.to_unit(row.default) == pytest.approx(row.to_unit(np.float64(row.default)))
+
+
+def test_json_round_trip_and_missing_values_take_defaults():
+    doc = {"schema": 1, "compressor": {"ratio": 4.0, "enabled": False}}
+    chain = params.ChainParams.from_json(doc)
+    assert chain.values["compressor"]["ratio"] == 4.0
+    assert chain.enabled["compressor"] is False
+    assert chain.values["eq"] == params.defaults("eq")
+    again = params.ChainParams.from_json(json.loads(json.dumps(chain.to_json())))
+    assert again == chain
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"schema": 1, "compressor": {"ratio": 40}}, "compressor.ratio = 40 is outside its range 1"),
+    ({"schema": 1, "compressor": {"ratios": 2}}, "unknown parameter 'compressor.ratios'"),
+    ({"schema": 1, "reverb": {}}, "unknown stage 'reverb'"),
+    ({"schema": 2}, "schema 2 is not supported"),
+    ({"compressor": {}}, "schema None is not supported"),
+    ({"schema": 1, "eq": {"peak1_gain_db": "loud"}}, "eq.peak1_gain_db must be a number"),
+    ({"schema": 1, "eq": {"enabled": 1}}, "eq.enabled must be true or false"),
+    ({"schema": 1, "limiter": {"release_ms": float("nan")}}, "limiter.release_ms = nan"),
+    ([1, 2], "params must be a JSON object"),
+])
+def test_bad_documents_name_the_problem(doc, message):
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        params.ChainParams.from_json(doc)
+
+
+def test_load_reports_bad_json_with_its_line(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('{"schema": 1,\n "eq": {,}}')
+    with pytest.raises(ParamsError, match="not valid JSON \\(line 2"):
+        params.ChainParams.load(path)
+    with pytest.raises(ParamsError, match="not found"):
+        params.ChainParams.load(tmp_path / "missing.json")

@@ -1,0 +1,1 @@
+"""Training of the mastering model (corpus, degradations, losses, loop, evaluation)."""
