@@ -1,13 +1,14 @@
 """Biquad filters: RBJ cookbook coefficients and exact IIR filtering in three faces.
 
-Coefficients are computed once, in torch float64, so gradients flow from a filter's frequency,
-gain and Q to the audio; the renderer and the streamer take the same numbers as numpy arrays.
+The coefficient formulas are written once over numpy or torch (``model.dsp.xp``): given tensors
+they are differentiable, so training reaches a filter's frequency, gain and Q; given floats they
+feed the renderer and the streamer without importing torch.
 
 A second-order section is a row ``[b0, b1, b2, 1, a1, a2]`` (scipy's ``sos`` layout, a0 = 1).
-Filtering is scipy's ``sosfilt`` (exact recursion) in every face. The torch face is an autograd
-function whose backward pass runs the transposed filter (the time-reversed recursion) to get the
-gradients for the audio and for the coefficients, so training sees the very same IIR filter that
-exports use, not an FIR approximation.
+One numba kernel (transposed direct form II, float64 state) filters in every face: ``render``
+from rest, ``Streamer`` carrying its state between blocks, and ``filter_torch`` through
+``model.dsp.autograd`` whose backward pass runs the transposed filter. Training sees the very
+same IIR filter that exports use, not an FIR approximation.
 
 References:
     R. Bristow-Johnson, "Cookbook formulae for audio EQ biquad filter coefficients" (W3C Audio EQ
@@ -17,10 +18,12 @@ References:
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numba
 import numpy as np
-import scipy.signal
-import torch
+
+from model.dsp.xp import as_array, as_arrays, namespace
 
 MAX_FREQ_FRACTION = 0.45
 """Corner frequencies are clamped to this fraction of the sample rate (keeps every rate stable)."""
@@ -28,164 +31,135 @@ MAX_FREQ_FRACTION = 0.45
 BUTTERWORTH_Q = 1.0 / math.sqrt(2.0)
 
 
-def _omega(freq_hz: torch.Tensor, sample_rate_hz: float) -> torch.Tensor:
-    freq = torch.clamp(freq_hz, 1.0, MAX_FREQ_FRACTION * sample_rate_hz)
+def _omega(freq_hz: Any, sample_rate_hz: float) -> Any:
+    xp = namespace(freq_hz)
+    freq = xp.clip(freq_hz, 1.0, MAX_FREQ_FRACTION * sample_rate_hz)
     return 2.0 * math.pi * freq / sample_rate_hz
 
 
-def _normalise(b0, b1, b2, a0, a1, a2) -> torch.Tensor:
-    return torch.stack([b0 / a0, b1 / a0, b2 / a0, torch.ones_like(a0), a1 / a0, a2 / a0], dim=-1)
+def _normalise(b0: Any, b1: Any, b2: Any, a0: Any, a1: Any, a2: Any) -> Any:
+    xp = namespace(b0, a0)
+    one = a0 / a0
+    return xp.stack([b0 / a0, b1 / a0, b2 / a0, one, a1 / a0, a2 / a0], axis=-1)
 
 
-def peaking(freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor,
-            sample_rate_hz: float) -> torch.Tensor:
-    """RBJ peaking EQ. Shape: parameters (...,) → sos (..., 6)."""
+def peaking(freq_hz: Any, gain_db: Any, q: Any, sample_rate_hz: float) -> Any:
+    """RBJ peaking EQ. Shape: parameters (...,) → sos (..., 6), numpy or torch like the input."""
+    freq_hz, gain_db, q = as_arrays(freq_hz, gain_db, q)
+    xp = namespace(freq_hz, gain_db, q)
     amp = 10.0 ** (gain_db / 40.0)
     w0 = _omega(freq_hz, sample_rate_hz)
-    alpha = torch.sin(w0) / (2.0 * q)
-    cos = torch.cos(w0)
+    alpha = xp.sin(w0) / (2.0 * q)
+    cos = xp.cos(w0)
     return _normalise(1 + alpha * amp, -2 * cos, 1 - alpha * amp,
                       1 + alpha / amp, -2 * cos, 1 - alpha / amp)
 
 
-def low_shelf(freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor,
-              sample_rate_hz: float) -> torch.Tensor:
+def _shelf(freq_hz: Any, gain_db: Any, q: Any, sample_rate_hz: float, sign: float) -> Any:
+    freq_hz, gain_db, q = as_arrays(freq_hz, gain_db, q)
+    xp = namespace(freq_hz, gain_db, q)
+    amp = 10.0 ** (gain_db / 40.0)
+    w0 = _omega(freq_hz, sample_rate_hz)
+    k = 2.0 * xp.sqrt(amp) * xp.sin(w0) / (2.0 * q)
+    cos = sign * xp.cos(w0)
+    return _normalise(
+        amp * ((amp + 1) - (amp - 1) * cos + k),
+        sign * 2 * amp * ((amp - 1) - (amp + 1) * cos),
+        amp * ((amp + 1) - (amp - 1) * cos - k),
+        (amp + 1) + (amp - 1) * cos + k,
+        -sign * 2 * ((amp - 1) + (amp + 1) * cos),
+        (amp + 1) + (amp - 1) * cos - k,
+    )
+
+
+def low_shelf(freq_hz: Any, gain_db: Any, q: Any, sample_rate_hz: float) -> Any:
     """RBJ low shelf (corner at the midpoint gain). Shape: (...,) → sos (..., 6)."""
-    amp = 10.0 ** (gain_db / 40.0)
-    w0 = _omega(freq_hz, sample_rate_hz)
-    two_sqrt_a_alpha = 2.0 * torch.sqrt(amp) * torch.sin(w0) / (2.0 * q)
-    cos = torch.cos(w0)
-    return _normalise(
-        amp * ((amp + 1) - (amp - 1) * cos + two_sqrt_a_alpha),
-        2 * amp * ((amp - 1) - (amp + 1) * cos),
-        amp * ((amp + 1) - (amp - 1) * cos - two_sqrt_a_alpha),
-        (amp + 1) + (amp - 1) * cos + two_sqrt_a_alpha,
-        -2 * ((amp - 1) + (amp + 1) * cos),
-        (amp + 1) + (amp - 1) * cos - two_sqrt_a_alpha,
-    )
+    return _shelf(freq_hz, gain_db, q, sample_rate_hz, sign=1.0)
 
 
-def high_shelf(freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor,
-               sample_rate_hz: float) -> torch.Tensor:
+def high_shelf(freq_hz: Any, gain_db: Any, q: Any, sample_rate_hz: float) -> Any:
     """RBJ high shelf (corner at the midpoint gain). Shape: (...,) → sos (..., 6)."""
-    amp = 10.0 ** (gain_db / 40.0)
-    w0 = _omega(freq_hz, sample_rate_hz)
-    two_sqrt_a_alpha = 2.0 * torch.sqrt(amp) * torch.sin(w0) / (2.0 * q)
-    cos = torch.cos(w0)
-    return _normalise(
-        amp * ((amp + 1) + (amp - 1) * cos + two_sqrt_a_alpha),
-        -2 * amp * ((amp - 1) + (amp + 1) * cos),
-        amp * ((amp + 1) + (amp - 1) * cos - two_sqrt_a_alpha),
-        (amp + 1) - (amp - 1) * cos + two_sqrt_a_alpha,
-        2 * ((amp - 1) - (amp + 1) * cos),
-        (amp + 1) - (amp - 1) * cos - two_sqrt_a_alpha,
-    )
+    return _shelf(freq_hz, gain_db, q, sample_rate_hz, sign=-1.0)
 
 
-def lowpass(freq_hz: torch.Tensor, sample_rate_hz: float,
-            q: float = BUTTERWORTH_Q) -> torch.Tensor:
+def lowpass(freq_hz: Any, sample_rate_hz: float, q: float = BUTTERWORTH_Q) -> Any:
     """RBJ second-order low-pass. Shape: (...,) → sos (..., 6)."""
+    freq_hz = as_array(freq_hz)
+    xp = namespace(freq_hz)
     w0 = _omega(freq_hz, sample_rate_hz)
-    alpha = torch.sin(w0) / (2.0 * q)
-    cos = torch.cos(w0)
+    alpha = xp.sin(w0) / (2.0 * q)
+    cos = xp.cos(w0)
     return _normalise((1 - cos) / 2, 1 - cos, (1 - cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
 
 
-def highpass(freq_hz: torch.Tensor, sample_rate_hz: float,
-             q: float = BUTTERWORTH_Q) -> torch.Tensor:
+def highpass(freq_hz: Any, sample_rate_hz: float, q: float = BUTTERWORTH_Q) -> Any:
     """RBJ second-order high-pass. Shape: (...,) → sos (..., 6)."""
+    freq_hz = as_array(freq_hz)
+    xp = namespace(freq_hz)
     w0 = _omega(freq_hz, sample_rate_hz)
-    alpha = torch.sin(w0) / (2.0 * q)
-    cos = torch.cos(w0)
+    alpha = xp.sin(w0) / (2.0 * q)
+    cos = xp.cos(w0)
     return _normalise((1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
 
 
-def as_tensor(value: float | torch.Tensor) -> torch.Tensor:
-    """A float64 tensor of a physical value (scalars for the renderer and the streamer)."""
-    return torch.as_tensor(value, dtype=torch.float64)
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _cascade(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray) -> None:
+    """Transposed direct form II over (channels, samples); ``state`` (sections, channels, 2)."""
+    n_sections = sos.shape[0]
+    for c in numba.prange(x.shape[0]):
+        z = state[:, c, :].copy()
+        for n in range(x.shape[1]):
+            v = np.float64(x[c, n])
+            for s in range(n_sections):
+                y = sos[s, 0] * v + z[s, 0]
+                z[s, 0] = sos[s, 1] * v - sos[s, 4] * y + z[s, 1]
+                z[s, 1] = sos[s, 2] * v - sos[s, 5] * y
+                v = y
+            out[c, n] = v
+        state[:, c, :] = z
 
 
-def to_numpy(sos: torch.Tensor) -> np.ndarray:
-    """Coefficients for scipy: float64 array (sections, 6)."""
-    return sos.detach().to(torch.float64).reshape(-1, 6).cpu().numpy()
+def _as_sos(sos: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(sos, dtype=np.float64).reshape(-1, 6))
 
 
-def render(audio: np.ndarray, sos: np.ndarray) -> np.ndarray:
-    """Whole-signal filtering from rest. Shape: (channels, samples) → same, float32."""
-    return scipy.signal.sosfilt(sos, audio, axis=-1).astype(np.float32)
+def render(audio: np.ndarray, sos: Any, dtype: type = np.float32) -> np.ndarray:
+    """Whole-signal filtering from rest. Shape: (channels, samples) → same, in ``dtype``."""
+    audio = np.ascontiguousarray(audio)
+    sections = _as_sos(sos)
+    out = np.empty(audio.shape, dtype=dtype)
+    _cascade(audio, sections, np.zeros((sections.shape[0], audio.shape[0], 2)), out)
+    return out
 
 
 class Streamer:
     """A cascade of biquads over blocks, carrying its state between calls.
 
-    Shape: ``process(block)`` takes and returns (channels, samples).
+    Shape: ``process(block)`` takes and returns (channels, samples), float32.
     """
 
-    def __init__(self, sos: np.ndarray, channels: int) -> None:
-        self.sos = np.asarray(sos, dtype=np.float64).reshape(-1, 6)
-        self.channels = channels
+    def __init__(self, sos: Any, channels: int) -> None:
+        self.sos = _as_sos(sos)
         self.state = np.zeros((self.sos.shape[0], channels, 2))
 
     def reset(self) -> None:
         self.state[:] = 0.0
 
-    def set_sos(self, sos: np.ndarray) -> None:
-        """New coefficients; the state is kept (direct-form II transposed, as in scipy)."""
-        self.sos = np.asarray(sos, dtype=np.float64).reshape(-1, 6)
+    def set_sos(self, sos: Any) -> None:
+        """New coefficients of the same number of sections; the filter state is kept."""
+        self.sos = _as_sos(sos)
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        out, self.state = scipy.signal.sosfilt(self.sos, block, axis=-1, zi=self.state)
-        return out.astype(np.float32)
+        out = np.empty(block.shape, dtype=np.float32)
+        _cascade(np.ascontiguousarray(block), self.sos, self.state, out)
+        return out
 
 
-class _BiquadFunction(torch.autograd.Function):
-    """One section per example: y = (b / a) x, with the transposed filter in the backward pass."""
+def filter_torch(audio: Any, sos: Any) -> Any:
+    """Differentiable exact IIR filtering from rest, per example (see ``autograd.biquad_filter``).
 
-    @staticmethod
-    def forward(ctx, audio: torch.Tensor, sos: torch.Tensor) -> torch.Tensor:
-        x = audio.detach().cpu().double().numpy()
-        coeffs = sos.detach().cpu().double().numpy()
-        y = np.empty_like(x)
-        for i in range(x.shape[0]):
-            y[i] = scipy.signal.sosfilt(coeffs[i][None, :], x[i], axis=-1)
-        ctx.save_for_backward(audio, sos)
-        ctx.y = y
-        return torch.from_numpy(y).to(audio)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        audio, sos = ctx.saved_tensors
-        x = audio.detach().cpu().double().numpy()
-        coeffs = sos.detach().cpu().double().numpy()
-        g = grad_out.detach().cpu().double().numpy()
-        y = ctx.y
-        grad_x = np.empty_like(x)
-        grad_sos = np.zeros_like(coeffs)
-        for i in range(x.shape[0]):
-            b, a = coeffs[i, :3], np.concatenate([[1.0], coeffs[i, 4:]])
-            # u = A^{-T} g: the all-pole part run backwards in time.
-            u = scipy.signal.lfilter([1.0], a, g[i][..., ::-1], axis=-1)[..., ::-1]
-            grad_x[i] = scipy.signal.lfilter(b, [1.0], u[..., ::-1], axis=-1)[..., ::-1]
-            for k in range(3):
-                grad_sos[i, k] = np.sum(u[..., k:] * x[i][..., : x.shape[-1] - k])
-            for k in (1, 2):
-                grad_sos[i, 3 + k] = -np.sum(u[..., k:] * y[i][..., : y.shape[-1] - k])
-        grad_sos[:, 3] = 0.0
-        return (torch.from_numpy(grad_x).to(audio) if ctx.needs_input_grad[0] else None,
-                torch.from_numpy(grad_sos).to(sos) if ctx.needs_input_grad[1] else None)
-
-
-def filter_torch(audio: torch.Tensor, sos: torch.Tensor) -> torch.Tensor:
-    """Differentiable exact IIR filtering from rest, per example.
-
-    Shape:
-        audio: (batch, channels, samples); sos: (batch, sections, 6) or (batch, 6).
-        Returns (batch, channels, samples), the dtype and device of ``audio``.
+    Shape: audio (batch, channels, samples); sos (batch, sections, 6), (batch, 6) or (6,).
     """
-    if sos.dim() == 2:
-        sos = sos.unsqueeze(1)
-    sos = sos.expand(audio.shape[0], -1, -1)
-    out = audio
-    for section in range(sos.shape[1]):
-        out = _BiquadFunction.apply(out, sos[:, section, :])
-    return out
+    from model.dsp import autograd
+
+    return autograd.biquad_filter(audio, sos)
