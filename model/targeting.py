@@ -1,0 +1,139 @@
+"""Loudness targeting: the trim gain in front of the limiter that lands a master on a LUFS target.
+
+The stages before the limiter do not depend on the trim, so they are rendered once; the search
+then re-runs only the limiter (with the requested true-peak ceiling) and measures integrated
+loudness. Loudness rises monotonically with the trim, so a secant search on the loudness error,
+bracketed by the allowed gain range, converges in a few renders. When the target cannot be met
+within the allowed gain (the limiter would have to squash too hard, or the mix is too quiet even at
+full gain) the result says how far off it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from model import chain
+from model.errors import ParamsError
+from model.loudness import integrated_loudness
+from model.params import ChainParams, spec
+
+TOLERANCE_LU = 0.05
+"""Stop when the master is this close to the target (the promise is ±0.1 LU)."""
+
+MAX_TRIM_DB = 30.0
+MIN_TRIM_DB = -40.0
+MAX_RENDERS = 12
+TARGET_RANGE_LUFS = (-40.0, -5.0)
+
+
+def check_target(target_lufs: float, ceiling_dbtp: float) -> None:
+    """``ParamsError`` unless the target and ceiling are values a master can be made to."""
+    low, high = TARGET_RANGE_LUFS
+    if not low <= target_lufs <= high:
+        raise ParamsError(f"--target-lufs {target_lufs:g} is outside {low:g} … {high:g} LUFS")
+    ceiling = spec("limiter.ceiling_dbtp")
+    if not ceiling.minimum <= ceiling_dbtp <= ceiling.maximum:
+        raise ParamsError(f"--ceiling-dbtp {ceiling_dbtp:g} is outside {ceiling.range_text()}")
+
+
+@dataclass(frozen=True)
+class TargetingResult:
+    """Outcome of loudness targeting (JSON-friendly through ``to_json``)."""
+
+    target_lufs: float
+    ceiling_dbtp: float
+    trim_db: float
+    achieved_lufs: float
+    renders: int
+
+    @property
+    def error_lu(self) -> float:
+        """Achieved minus target loudness (negative: the master is quieter than asked)."""
+        return self.achieved_lufs - self.target_lufs
+
+    @property
+    def reached(self) -> bool:
+        return abs(self.error_lu) <= 0.1
+
+    def message(self) -> str:
+        """One line for people: on target, or how far off and why."""
+        if self.reached:
+            return f"on target: {self.achieved_lufs:.2f} LUFS (target {self.target_lufs:g})"
+        if self.error_lu < 0:
+            return (f"target {self.target_lufs:g} LUFS not reached within +{MAX_TRIM_DB:g} dB of "
+                    f"gain at a {self.ceiling_dbtp:g} dBTP ceiling: {self.achieved_lufs:.2f} LUFS, "
+                    f"{-self.error_lu:.2f} LU short")
+        return (f"target {self.target_lufs:g} LUFS not reached within {MIN_TRIM_DB:g} dB of gain: "
+                f"{self.achieved_lufs:.2f} LUFS, {self.error_lu:.2f} LU too loud")
+
+    def to_json(self) -> dict[str, float | bool | int | str]:
+        return {"target_lufs": self.target_lufs, "ceiling_dbtp": self.ceiling_dbtp,
+                "trim_db": round(self.trim_db, 4), "achieved_lufs": round(self.achieved_lufs, 4),
+                "error_lu": round(self.error_lu, 4), "reached": self.reached,
+                "renders": self.renders, "message": self.message()}
+
+
+def with_ceiling(params: ChainParams, ceiling_dbtp: float, margin: float = 0.0) -> ChainParams:
+    """The params with the limiter's ceiling set to ``ceiling_dbtp`` less a linear ``margin``
+    (room for dither and rounding in integer exports)."""
+    ceiling_gain = chain.db_to_gain(ceiling_dbtp) - margin
+    return params.replace("limiter.ceiling_dbtp", 20.0 * math.log10(ceiling_gain))
+
+
+def find_trim(pre_limiter: np.ndarray, sample_rate_hz: int, params: ChainParams,
+              target_lufs: float) -> tuple[TargetingResult, chain.RenderResult]:
+    """Search the trim (dB, before the limiter) that lands the master on ``target_lufs``.
+
+    Shape: pre_limiter (C, N) float32, the output of the stages before the limiter.
+    Returns the result and the final render at the chosen trim.
+    """
+    ceiling = params.values["limiter"]["ceiling_dbtp"]
+    reference = integrated_loudness(chain.as_stereo(pre_limiter), sample_rate_hz)
+    if not math.isfinite(reference):
+        final = chain.render_limiter(pre_limiter, sample_rate_hz, params, 0.0)
+        return TargetingResult(target_lufs, ceiling, 0.0, -math.inf, 1), final
+    drive_db = -params.values["limiter"]["threshold_db"] if params.enabled["limiter"] else 0.0
+
+    def measure(trim_db: float) -> tuple[float, chain.RenderResult]:
+        result = chain.render_limiter(pre_limiter, sample_rate_hz, params, trim_db)
+        return integrated_loudness(result.audio, sample_rate_hz), result
+
+    trim = float(np.clip(target_lufs - reference - drive_db, MIN_TRIM_DB, MAX_TRIM_DB))
+    loudness, result = measure(trim)
+    history = [(trim, loudness, result)]
+    low, high = MIN_TRIM_DB, MAX_TRIM_DB
+    while abs(loudness - target_lufs) > TOLERANCE_LU and len(history) < MAX_RENDERS:
+        if loudness < target_lufs:
+            low = trim
+        else:
+            high = trim
+        if low >= MAX_TRIM_DB or high <= MIN_TRIM_DB:
+            break
+        trim = _next_trim(history, target_lufs, low, high)
+        loudness, result = measure(trim)
+        history.append((trim, loudness, result))
+        if (loudness < target_lufs and trim >= MAX_TRIM_DB) or (
+                loudness > target_lufs and trim <= MIN_TRIM_DB):
+            break
+    best_trim, best_loudness, best_result = min(history, key=lambda h: abs(h[1] - target_lufs))
+    return (TargetingResult(target_lufs, ceiling, best_trim, best_loudness, len(history)),
+            best_result)
+
+
+def _next_trim(history: list[tuple[float, float, chain.RenderResult]], target_lufs: float,
+               low: float, high: float) -> float:
+    """Secant step on loudness(trim), kept inside the bracket [low, high] (bisect if it leaves)."""
+    trim, loudness, _ = history[-1]
+    if len(history) == 1:
+        slope = 1.0
+    else:
+        previous_trim, previous_loudness, _ = history[-2]
+        slope = (loudness - previous_loudness) / (trim - previous_trim or 1e-9)
+        slope = min(max(slope, 0.05), 1.5)
+    candidate = trim + (target_lufs - loudness) / slope
+    if not low < candidate < high:
+        candidate = 0.5 * (low + high)
+    return float(np.clip(candidate, MIN_TRIM_DB, MAX_TRIM_DB))
