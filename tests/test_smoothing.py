@@ -42,3 +42,10 @@ def test_torch_face_equals_numpy_and_gradcheck():
     np.testing.assert_allclose(y[1].detach().numpy(), expected, atol=1e-12)
     assert torch.autograd.gradcheck(lambda a, b, c: smoothing.smooth_torch(a, b, c),
                                     (x, att, rel), eps=1e-7, atol=1e-6)
+
+
+def test_decay_to_silence_is_flushed_to_zero_not_subnormal():
+    out, last = smoothing.smooth(np.zeros(200000), 0.0, 0.99, initial=1.0)
+    assert last == 0.0
+    nonzero = out[out != 0.0]
+    assert np.all(np.abs(nonzero) >= np.finfo(np.float64).tiny)

@@ -38,6 +38,10 @@ def time_constant_coefficient(time_ms: Any, sample_rate_hz: float) -> Any:
     return xp.where(time_ms > 0, xp.exp(-1000.0 / (safe * sample_rate_hz)), 0 * time_ms)
 
 
+DENORMAL_FLOOR = 1e-30
+"""Smaller magnitudes are flushed to zero: a decay into subnormal floats runs ~7× slower."""
+
+
 @numba.njit(cache=True, nogil=True)
 def smooth_kernel(x: np.ndarray, alpha_attack: float, alpha_release: float, initial: float,
                   out: np.ndarray, attack_mask: np.ndarray) -> float:
@@ -51,6 +55,8 @@ def smooth_kernel(x: np.ndarray, alpha_attack: float, alpha_release: float, init
             a = alpha_release
             attack_mask[n] = False
         y = a * y + (1.0 - a) * x[n]
+        if -DENORMAL_FLOOR < y < DENORMAL_FLOOR:
+            y = 0.0
         out[n] = y
     return y
 
