@@ -105,24 +105,21 @@ def master_file(input_path: str | Path, output_path: str | Path, params: ChainPa
 
     start = time.perf_counter()
     used = targeting.with_ceiling(params, ceiling_dbtp)
-    render_params = targeting.with_ceiling(params, ceiling_dbtp, audio_io.quantisation_margin(fmt))
-    pre = chain.render_stages(audio, rate, render_params, chain.PRE_LIMITER_STAGES)
+    pre = chain.render_stages(audio, rate, used, chain.PRE_LIMITER_STAGES)
     timings["render"] = time.perf_counter() - start
     start = time.perf_counter()
-    result, post = targeting.find_trim(pre.audio, rate, render_params, target_lufs)
+    result, post = targeting.find_trim(pre.audio, rate, used, target_lufs)
     timings["targeting"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    audio_io.write(post.audio, rate, output, fmt, input_path=source)
+    headroom = targeting.headroom_gain(ceiling_dbtp, audio_io.quantisation_margin(fmt))
+    audio_io.write(post.audio * np.float32(headroom), rate, output, fmt, input_path=source)
     timings["export"] = time.perf_counter() - start
     start = time.perf_counter()
     after = analyze(audio_io.load(output).audio, rate)
     timings["analyse_output"] = time.perf_counter() - start
     meters = _meter_summary({**pre.meters, **post.meters})
-    return JobReport(source, output, rate, fmt.name, used, before, after,
-                     targeting.TargetingResult(result.target_lufs, ceiling_dbtp, result.trim_db,
-                                               result.achieved_lufs, result.renders),
-                     timings, meters)
+    return JobReport(source, output, rate, fmt.name, used, before, after, result, timings, meters)
 
 
 def render_file(input_path: str | Path, output_path: str | Path, params: ChainParams,

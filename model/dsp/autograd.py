@@ -57,7 +57,8 @@ def biquad_filter(audio: torch.Tensor, sos: torch.Tensor) -> torch.Tensor:
     """Differentiable exact IIR filtering from rest, per example.
 
     Shape:
-        audio: (batch, channels, samples); sos: (batch, sections, 6), (batch, 6) or (6,).
+        audio: (batch, channels, samples); sos: (batch, sections, 6), or (batch, 6) for one
+        section per example. A cascade shared by the whole batch is (1, sections, 6).
         Returns (batch, channels, samples) in the dtype and device of ``audio``.
     """
     sos = sos.reshape(-1, sos.shape[-2] if sos.dim() == 3 else 1, 6)

@@ -102,8 +102,7 @@ def highpass(freq_hz: Any, sample_rate_hz: float, q: float = BUTTERWORTH_Q) -> A
     return _normalise((1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _cascade(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray) -> None:
+def _cascade_py(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray) -> None:
     """Transposed direct form II over (channels, samples); ``state`` (sections, channels, 2)."""
     n_sections = sos.shape[0]
     for c in numba.prange(x.shape[0]):
@@ -119,6 +118,12 @@ def _cascade(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray)
         state[:, c, :] = z
 
 
+_cascade_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_cascade_py)
+"""Channels on separate threads: for whole tracks."""
+_cascade = numba.njit(cache=True, nogil=True)(_cascade_py)
+"""One thread: for small blocks, where starting threads costs more than it gains."""
+
+
 def _as_sos(sos: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(sos, dtype=np.float64).reshape(-1, 6))
 
@@ -128,7 +133,7 @@ def render(audio: np.ndarray, sos: Any, dtype: type = np.float32) -> np.ndarray:
     audio = np.ascontiguousarray(audio)
     sections = _as_sos(sos)
     out = np.empty(audio.shape, dtype=dtype)
-    _cascade(audio, sections, np.zeros((sections.shape[0], audio.shape[0], 2)), out)
+    _cascade_parallel(audio, sections, np.zeros((sections.shape[0], audio.shape[0], 2)), out)
     return out
 
 
@@ -158,7 +163,7 @@ class Streamer:
 def filter_torch(audio: Any, sos: Any) -> Any:
     """Differentiable exact IIR filtering from rest, per example (see ``autograd.biquad_filter``).
 
-    Shape: audio (batch, channels, samples); sos (batch, sections, 6), (batch, 6) or (6,).
+    Shape: audio (batch, channels, samples); sos (batch or 1, sections, 6) or (batch, 6).
     """
     from model.dsp import autograd
 

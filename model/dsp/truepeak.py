@@ -35,9 +35,12 @@ GROUP_DELAY_SAMPLES = 5.5
 """Delay of the interpolated values behind the input, in input samples (linear-phase filter)."""
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _peak_envelope(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
-                   out: np.ndarray) -> None:
+PARALLEL_MIN_SAMPLES = 1 << 16
+"""Blocks at least this long run their channels on separate threads."""
+
+
+def _peak_envelope_py(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
+                      out: np.ndarray) -> None:
     """out[c, n] = max(|x[c, n]|, max_k |Σ_j phases[k, j]·x[c, n − j]|); ``history`` holds the
     last (taps − 1) samples of each channel before this block, and is updated."""
     n_taps = phases.shape[1]
@@ -56,6 +59,10 @@ def _peak_envelope(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
         history[c] = buf[buf.shape[0] - (n_taps - 1):]
 
 
+_peak_envelope_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_peak_envelope_py)
+_peak_envelope = numba.njit(cache=True, nogil=True)(_peak_envelope_py)
+
+
 def peak_envelope(audio: np.ndarray, history: np.ndarray | None = None) -> np.ndarray:
     """Per-sample true-peak envelope. Shape: (channels, samples) → (channels, samples) float64.
 
@@ -67,7 +74,8 @@ def peak_envelope(audio: np.ndarray, history: np.ndarray | None = None) -> np.nd
     if history is None:
         history = np.zeros((audio.shape[0], TAPS - 1))
     out = np.empty(audio.shape, dtype=np.float64)
-    _peak_envelope(audio, PHASES, history, out)
+    kernel = _peak_envelope_parallel if audio.shape[1] >= PARALLEL_MIN_SAMPLES else _peak_envelope
+    kernel(audio, PHASES, history, out)
     return out
 
 
