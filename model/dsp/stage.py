@@ -13,7 +13,7 @@ A stage module (``model/dsp/<stage>.py``) defines, over the same math:
 
 ``Streamer(params, sample_rate_hz, channels)``
     Block-streaming processor with explicit state: ``process(block) -> (block_out, meters)``,
-    ``reset()``, ``set_params(params)``, and ``latency_samples`` (0 except the limiter).
+    ``reset()``, ``set_params(params)``, and ``latency_samples`` (its delay; 0 for most stages).
 
 Parity: streaming in any block sizes equals ``render``, and both equal ``forward_torch``,
 within −80 dB of error.
