@@ -314,3 +314,16 @@ def test_extreme_sample_rates_and_mono(sample_rate_hz):
                          axis=1)
     latency = streamer.latency_samples
     assert rel_error_db(out[:, latency:], y[:, :-latency]) < -80.0
+
+
+def test_streamer_is_silent_for_its_latency_after_reset():
+    from model.params import defaults
+    from tests.signals import music_like
+
+    params = {**defaults("saturation"), "drive_db": 12.0, "mix": 0.5, "bias": 0.05}
+    streamer = saturation.Streamer(params, 44100, 2)
+    x = music_like(0.05, 44100, seed=1)
+    for _ in range(2):
+        out, _ = streamer.process(x)
+        assert np.all(out[:, : streamer.latency_samples] == 0.0)
+        streamer.reset()

@@ -381,6 +381,9 @@ def render(audio: np.ndarray, params: Mapping[str, float],
 class Streamer:
     """Block-streaming saturation: ``render``'s output delayed by ``latency_samples``.
 
+    The first ``latency_samples`` after a reset are silent: they would hold the linear-phase
+    filters' pre-ringing, which ``render`` discards when it aligns its output.
+
     Shape: ``process(block)`` takes and returns (channels, samples) float32.
     """
 
@@ -391,11 +394,13 @@ class Streamer:
         self.path = _DifferencePath(channels, parallel=False)
         self.dc_block = biquad.Streamer(_dc_block_sos(sample_rate_hz), channels)
         self.dry = np.zeros((channels, LATENCY_SAMPLES), dtype=np.float32)
+        self.silent_samples = LATENCY_SAMPLES
 
     def reset(self) -> None:
         self.path.reset()
         self.dc_block.reset()
         self.dry[:] = 0.0
+        self.silent_samples = LATENCY_SAMPLES
 
     def set_params(self, params: Mapping[str, float]) -> None:
         """New parameter values, used from the next block on."""
@@ -406,7 +411,12 @@ class Streamer:
         difference = self.path.process(block, n, self.params)
         dry = np.concatenate([self.dry, np.asarray(block, dtype=np.float32)], axis=1)
         self.dry = dry[:, n:].copy()
-        return dry[:, :n] + self.dc_block.process(difference), {}
+        out = dry[:, :n] + self.dc_block.process(difference)
+        if self.silent_samples:
+            muted = min(self.silent_samples, n)
+            out[:, :muted] = 0.0
+            self.silent_samples -= muted
+        return out, {}
 
 
 # ---------------------------------------------------------------------------------------------
