@@ -172,6 +172,13 @@ def check_output_path(output: str | Path, input_path: str | Path | None) -> Path
     return output
 
 
+def new_file_mode() -> int:
+    """Permissions of a newly created file under the current umask (``mkstemp`` uses 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: ExportFormat,
           input_path: str | Path | None = None) -> Path:
     """Write (channels, samples) float audio atomically: temporary file, read back, rename.
@@ -186,6 +193,7 @@ def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: Expor
                                     dir=output.parent if str(output.parent) else ".")
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(new_file_mode())
     try:
         sf.write(str(tmp), np.ascontiguousarray(data.T), sample_rate_hz, format=fmt.container,
                  subtype=fmt.subtype)

@@ -139,6 +139,7 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
         raise ExportError(f"report folder does not exist: {folder}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     try:
+        os.chmod(tmp, audio_io.new_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(doc, handle, indent=2, allow_nan=False)
             handle.write("\n")

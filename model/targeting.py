@@ -60,6 +60,9 @@ class TargetingResult:
 
     def message(self) -> str:
         """One line for people: on target, or how far off and why."""
+        if not math.isfinite(self.achieved_lufs):
+            return ("the input is silent or quieter than the −70 LUFS gate: there is no "
+                    "loudness to target")
         if self.reached:
             return f"on target: {self.achieved_lufs:.2f} LUFS (target {self.target_lufs:g})"
         if self.error_lu < 0:

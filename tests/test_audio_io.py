@@ -136,3 +136,10 @@ def test_resample_keeps_a_tone_and_changes_the_length():
     assert np.argmax(spectrum) == pytest.approx(1000, abs=1)
     with pytest.raises(AudioFileError, match="not supported"):
         audio_io.resample(x, 44100, 400000)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    out = audio_io.write(sine(1000, 0.1, 44100), 44100, tmp_path / "o.wav",
+                         audio_io.FORMATS["wav16"])
+    assert stat.S_IMODE(out.stat().st_mode) == audio_io.new_file_mode()
+    assert out.stat().st_mode & stat.S_IROTH
