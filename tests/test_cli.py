@@ -136,3 +136,18 @@ def test_user_mistakes_give_one_line_exit_2_and_no_output(mix, tmp_path):
         assert not (tmp_path / "o.wav").exists(), name
         assert not list(tmp_path.glob("*.partial")), name
     assert digest(mix) == before
+
+
+@pytest.mark.music
+@pytest.mark.parametrize("target", [-9.0, -14.0])
+def test_master_of_a_real_recording_meets_target_and_ceiling(loud_track, tmp_path, target):
+    from model.loudness import integrated_loudness
+
+    out = tmp_path / "master.flac"
+    assert main(["master", str(loud_track), "-o", str(out), "--target-lufs", str(target)]) == 0
+    audio, rate = sf.read(out, dtype="float32")
+    assert integrated_loudness(np.ascontiguousarray(audio.T), rate) == pytest.approx(target,
+                                                                                    abs=0.1)
+    assert pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64)) == \
+        pytest.approx(target, abs=0.15)
+    assert true_peak_dbtp(np.ascontiguousarray(audio.T)) <= -1.0

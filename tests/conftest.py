@@ -1,0 +1,27 @@
+"""Shared fixtures: the real-music corpus (fetched by `make corpus`, see training/corpus.py)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from training.corpus import audio_files
+
+
+@pytest.fixture(scope="session")
+def corpus_files() -> list[Path]:
+    """Audio files under $GREYMASTER_CORPUS; the test is skipped when there are none."""
+    folder = os.environ.get("GREYMASTER_CORPUS")
+    files = audio_files(folder) if folder else []
+    if not files:
+        pytest.skip("no real-music corpus: set GREYMASTER_CORPUS (make test fetches it)")
+    return files
+
+
+@pytest.fixture(scope="session")
+def loud_track(corpus_files) -> Path:
+    """A loud, dense electronic track of 3+ minutes at 44.1 kHz (Nexuiz 'brokenlight')."""
+    for path in corpus_files:
+        if path.name == "brokenlight.ogg":
+            return path
+    pytest.skip("brokenlight.ogg (Debian nexuiz-music) is not in the corpus")
