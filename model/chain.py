@@ -64,7 +64,9 @@ def render_stages(audio: np.ndarray, sample_rate_hz: int, params: ChainParams,
 def render_limiter(audio: np.ndarray, sample_rate_hz: int, params: ChainParams,
                    trim_db: float = 0.0) -> RenderResult:
     """Trim gain then the limiter (if enabled), on the pre-limiter chain's output; stereo out."""
-    out = as_stereo(audio) * np.float32(db_to_gain(trim_db))
+    out = as_stereo(audio)
+    if trim_db != 0.0:
+        out = out * np.float32(db_to_gain(trim_db))
     return render_stages(out, sample_rate_hz, params, ("limiter",))
 
 

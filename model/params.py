@@ -160,7 +160,7 @@ TABLE: tuple[ParamSpec, ...] = (
     _p("limiter", "release_ms", "ms", 1.0, 100.0, 30.0, "log",
        "Time for the gain reduction to recover 63 % after a peak"),
     _p("limiter", "lookahead_ms", "ms", 0.0, 5.0, 2.0, "linear",
-       "How early the gain starts to fall before a peak (also the output delay)"),
+       "How early the gain starts to fall before a peak (adds to the output delay)"),
 )
 
 
