@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 import soundfile as sf
 
@@ -61,15 +63,19 @@ class Track:
         return self.audio.shape[1] / self.sample_rate_hz
 
 
-def load(path: str | Path) -> Track:
-    """Read an audio file; ``AudioFileError`` with a plain message for anything unusable."""
-    path = Path(path)
+def _check_readable(path: Path) -> None:
     if not path.exists():
         raise AudioFileError(f"input file not found: {path}")
     if path.is_dir():
         raise AudioFileError(f"input is a folder, not an audio file: {path}")
     if not os.access(path, os.R_OK):
         raise AudioFileError(f"input file cannot be read (permission denied): {path}")
+
+
+def load(path: str | Path) -> Track:
+    """Read an audio file; ``AudioFileError`` with a plain message for anything unusable."""
+    path = Path(path)
+    _check_readable(path)
     try:
         info = sf.info(str(path))
         data, sample_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
@@ -82,6 +88,42 @@ def load(path: str | Path) -> Track:
     audio = np.ascontiguousarray(data.T)
     _check_decoded(audio, int(sample_rate_hz), path)
     return Track(audio, int(sample_rate_hz), path, f"{info.format}/{info.subtype}")
+
+
+def open_blocks(path: str | Path, frames: int) -> tuple[int, int, Iterator[np.ndarray]]:
+    """Open an audio file for reading in blocks: (sample rate, channels, block iterator).
+
+    The blocks are float32 (channels, ≤ frames). Errors are ``AudioFileError``, raised by this
+    call for an unusable file, or while iterating if the data turns out damaged part-way.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise AudioFileError(
+            f"cannot decode {path.name}: not a readable WAV, FLAC, OGG, MP3 or AIFF file "
+            f"({_first_line(exc)})") from None
+    _check_decoded(np.zeros((info.channels, max(info.frames, 1)), np.float32),
+                   info.samplerate, path)
+
+    def blocks() -> Iterator[np.ndarray]:
+        seen = 0
+        try:
+            for data in sf.blocks(str(path), blocksize=frames, dtype="float32",
+                                  always_2d=True):
+                block = np.ascontiguousarray(data.T)
+                if not np.all(np.isfinite(block)):
+                    raise AudioFileError(
+                        f"{path.name} contains NaN or infinite samples (a damaged float file)")
+                seen += block.shape[1]
+                yield block
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioFileError(f"cannot decode {path.name}: {_first_line(exc)}") from None
+        if seen == 0:
+            raise AudioFileError(f"{path.name} contains no audio samples")
+
+    return info.samplerate, info.channels, blocks()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -145,12 +187,37 @@ def quantisation_margin(fmt: ExportFormat) -> float:
     return 4.0 * 2.0 ** (1 - fmt.bits)
 
 
-def dither(audio: np.ndarray, bits: int, seed: int = 0) -> np.ndarray:
-    """TPDF dither of ±1 LSB peak for a ``bits``-bit integer target. Shape: (C, N) → (C, N)."""
-    lsb = 2.0 ** (1 - bits)
-    rng = np.random.default_rng(seed)
-    noise = (rng.random(audio.shape, dtype=np.float32) - rng.random(audio.shape, dtype=np.float32))
-    return audio + noise * np.float32(lsb)
+@numba.njit(cache=True, nogil=True)
+def _quantise(audio: np.ndarray, bits: int, seed: int, out: np.ndarray) -> None:
+    """TPDF dither, rounding and clipping to ``bits`` in one pass; writes frames × channels
+    int32 with the sample in the top ``bits`` bits (how libsndfile reads int32)."""
+    scale = 2.0 ** (bits - 1)
+    low, high = -scale, scale - 1.0
+    shift = 32 - bits
+    state = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE59BD9B4E019)
+    to_unit = 1.0 / 9007199254740992.0
+    for n in range(audio.shape[1]):
+        for c in range(audio.shape[0]):
+            uniforms = 0.0
+            for sign in (1.0, -1.0):
+                state ^= state >> np.uint64(12)
+                state ^= state << np.uint64(25)
+                state ^= state >> np.uint64(27)
+                draw = (state * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)
+                uniforms += sign * (np.float64(draw) * to_unit)
+            level = np.floor(np.float64(audio[c, n]) * scale + uniforms + 0.5)
+            out[n, c] = np.int32(min(max(level, low), high)) << shift
+
+
+def quantise(audio: np.ndarray, bits: int, seed: int = 0) -> np.ndarray:
+    """``bits``-bit integer samples with TPDF dither of ±1 LSB peak (the difference of two
+    uniform variables, xorshift64* generator), rounded and clipped.
+
+    Shape: (channels, samples) float → (samples, channels) int32, the sample in the top bits.
+    """
+    out = np.empty((audio.shape[1], audio.shape[0]), dtype=np.int32)
+    _quantise(audio, bits, seed, out)
+    return out
 
 
 def check_output_path(output: str | Path, input_path: str | Path | None) -> Path:
@@ -183,20 +250,18 @@ def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: Expor
           input_path: str | Path | None = None) -> Path:
     """Write (channels, samples) float audio atomically: temporary file, read back, rename.
 
-    Integer formats get TPDF dither. Raises ``ExportError`` and leaves nothing behind on failure.
+    Integer formats get TPDF dither (``quantise``). Raises ``ExportError`` and leaves nothing
+    behind on failure.
     """
     output = check_output_path(output, input_path)
-    data = dither(audio, fmt.bits) if fmt.bits is not None else audio
-    if fmt.bits is not None:
-        data = np.clip(data, -1.0, 1.0 - 2.0 ** (1 - fmt.bits))
+    data = audio.T if fmt.bits is None else quantise(audio, fmt.bits)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial",
                                     dir=output.parent if str(output.parent) else ".")
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.chmod(new_file_mode())
     try:
-        sf.write(str(tmp), np.ascontiguousarray(data.T), sample_rate_hz, format=fmt.container,
-                 subtype=fmt.subtype)
+        sf.write(str(tmp), data, sample_rate_hz, format=fmt.container, subtype=fmt.subtype)
         _verify(tmp, audio.shape, sample_rate_hz)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -207,6 +272,65 @@ def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: Expor
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return output
+
+
+class StreamWriter:
+    """Atomic block-by-block writing: blocks go to a temporary file beside the target, which
+    ``commit`` checks and renames; leaving the ``with`` block without ``commit`` (an error, a
+    cancel) deletes it. Integer formats get TPDF dither (``quantise``).
+    """
+
+    def __init__(self, output: str | Path, sample_rate_hz: int, channels: int,
+                 fmt: ExportFormat, input_path: str | Path | None = None) -> None:
+        self.output = check_output_path(output, input_path)
+        self.sample_rate_hz, self.channels, self.fmt = sample_rate_hz, channels, fmt
+        self.frames = 0
+        self.blocks = 0
+        self.tmp: Path | None = None
+        self.handle: sf.SoundFile | None = None
+
+    def __enter__(self) -> StreamWriter:
+        folder = self.output.parent if str(self.output.parent) else Path(".")
+        fd, name = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".partial",
+                                    dir=folder)
+        os.close(fd)
+        self.tmp = Path(name)
+        self.tmp.chmod(new_file_mode())
+        try:
+            self.handle = sf.SoundFile(str(self.tmp), "w", self.sample_rate_hz, self.channels,
+                                       self.fmt.subtype, format=self.fmt.container)
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise ExportError(f"could not write {self.output}: {_first_line(exc)}") from None
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append (channels, n) float samples."""
+        data = block.T if self.fmt.bits is None else quantise(block, self.fmt.bits, self.blocks)
+        try:
+            self.handle.write(data)
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            raise ExportError(f"could not write {self.output}: {_first_line(exc)}") from None
+        self.frames += block.shape[1]
+        self.blocks += 1
+
+    def commit(self) -> Path:
+        """Close, check what was written, fsync and rename into place."""
+        try:
+            self.handle.close()
+            _verify(self.tmp, (self.channels, self.frames), self.sample_rate_hz)
+            with open(self.tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self.tmp, self.output)
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            raise ExportError(f"could not write {self.output}: {_first_line(exc)}") from None
+        return self.output
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.handle is not None and not self.handle.closed:
+            self.handle.close()
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 def _verify(path: Path, shape: tuple[int, ...], sample_rate_hz: int) -> None:

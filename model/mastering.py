@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,12 @@ def _prepare(input_path: str | Path, output_path: str | Path, format_name: str |
 
 def _load(input_path: str | Path, sample_rate_hz: int | None,
           timings: dict[str, float]) -> tuple[np.ndarray, int, Path]:
+    """Decode (and resample) the input while another thread loads the DSP kernels."""
     start = time.perf_counter()
-    track = audio_io.load(input_path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        warming = pool.submit(chain.warm_up)
+        track = audio_io.load(input_path)
+        warming.result()
     rate = sample_rate_hz or track.sample_rate_hz
     audio = audio_io.resample(track.audio, track.sample_rate_hz, rate)
     timings["load"] = time.perf_counter() - start
@@ -124,11 +129,22 @@ def master_file(input_path: str | Path, output_path: str | Path, params: ChainPa
 
 def render_file(input_path: str | Path, output_path: str | Path, params: ChainParams,
                 format_name: str | None = None, sample_rate_hz: int | None = None) -> Path:
-    """Render a file through the chain with exactly ``params`` (no targeting, no analysis)."""
+    """Render a file through the chain with exactly ``params`` (no targeting, no analysis).
+
+    At the input's own rate the file streams through: blocks are decoded, processed and
+    written as they come, so memory stays bounded and decoding overlaps processing.
+    """
     fmt, output = _prepare(input_path, output_path, format_name, sample_rate_hz)
-    audio, rate, source = _load(input_path, sample_rate_hz, {})
-    rendered = chain.render(audio, rate, params)
-    return audio_io.write(rendered.audio, rate, output, fmt, input_path=source)
+    rate, channels, blocks = audio_io.open_blocks(input_path, chain.RENDER_CHUNK_FRAMES)
+    if sample_rate_hz not in (None, rate):
+        audio, rate, source = _load(input_path, sample_rate_hz, {})
+        rendered = chain.render(audio, rate, params)
+        return audio_io.write(rendered.audio, rate, output, fmt, input_path=source)
+    streamer = chain.ChainStreamer(params, rate, channels)
+    with audio_io.StreamWriter(output, rate, 2, fmt, input_path=input_path) as writer:
+        for block in chain.stream(blocks, streamer):
+            writer.write(block)
+        return writer.commit()
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:

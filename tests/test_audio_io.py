@@ -71,11 +71,26 @@ def test_format_follows_extension_and_mismatch_is_an_error():
         audio_io.format_for("a.mp3", None)
 
 
-def test_tpdf_dither_is_triangular_with_one_lsb_peak():
-    noise = audio_io.dither(np.zeros((1, 200000), np.float32), 16)[0] * 2 ** 15
-    assert np.max(np.abs(noise)) <= 1.0
-    assert np.var(noise) == pytest.approx(1 / 6, rel=0.02)  # two uniform(±½) summed
-    assert np.mean(np.abs(noise) < 0.5) == pytest.approx(0.75, abs=0.01)
+def test_tpdf_quantiser_is_unbiased_with_the_textbook_error_variance():
+    # TPDF dither of ±1 LSB makes the rounding error independent of the signal: zero mean and
+    # variance 1/6 (dither) + 1/12 (rounding) = 1/4 LSB², whatever the input level.
+    for level_lsb in (0.0, 0.25, 0.5, -0.3):
+        x = np.full((1, 400000), level_lsb / 2 ** 15, np.float32)
+        q = audio_io.quantise(x, 16)[:, 0].astype(np.float64) / 2 ** 16
+        error = q - level_lsb
+        assert np.mean(error) == pytest.approx(0.0, abs=0.005)
+        assert np.var(error) == pytest.approx(0.25, rel=0.02)
+        assert np.max(np.abs(error)) <= 1.5
+    silence = audio_io.quantise(np.zeros((1, 400000), np.float32), 24)[:, 0] // 2 ** 8
+    assert np.mean(silence == 0) == pytest.approx(0.75, abs=0.01)
+
+
+def test_quantiser_clips_and_interleaves():
+    x = np.array([[2.0, -2.0, 0.5], [0.0, 0.0, -0.5]], np.float32)
+    q = audio_io.quantise(x, 16)
+    assert q.shape == (3, 2)
+    assert q[0, 0] >> 16 == 32767 and q[1, 0] >> 16 == -32768
+    assert abs((q[2, 0] >> 16) - 16384) <= 1 and abs((q[2, 1] >> 16) + 16384) <= 1
 
 
 @pytest.mark.parametrize("name", ["wav16", "wav24", "wav32f", "flac24"])
@@ -143,3 +158,38 @@ def test_written_files_get_ordinary_permissions(tmp_path):
                          audio_io.FORMATS["wav16"])
     assert stat.S_IMODE(out.stat().st_mode) == audio_io.new_file_mode()
     assert out.stat().st_mode & stat.S_IROTH
+
+
+def test_stream_writer_commits_whole_files_and_leaves_nothing_when_interrupted(tmp_path):
+    fmt = audio_io.FORMATS["flac24"]
+    x = sine(440, 1.0, 44100, -6.0)
+    with audio_io.StreamWriter(tmp_path / "o.flac", 44100, 2, fmt) as writer:
+        for start in range(0, x.shape[1], 10000):
+            writer.write(x[:, start:start + 10000])
+        out = writer.commit()
+    back = audio_io.load(out)
+    assert np.max(np.abs(back.audio - x)) <= 2.0 * 2.0 ** -23
+    with pytest.raises(RuntimeError, match="cancelled"), \
+            audio_io.StreamWriter(tmp_path / "p.flac", 44100, 2, fmt) as writer:
+        writer.write(x)
+        raise RuntimeError("cancelled")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.flac"]
+
+
+def test_open_blocks_reads_what_load_reads_and_refuses_bad_files(tmp_path):
+    path = tmp_path / "in.wav"
+    x = sine(440, 1.0, 48000, -6.0, channels=1)
+    sf.write(path, x.T, 48000, subtype="FLOAT")
+    rate, channels, blocks = audio_io.open_blocks(path, 4096)
+    assert (rate, channels) == (48000, 1)
+    np.testing.assert_array_equal(np.concatenate(list(blocks), axis=1), audio_io.load(path).audio)
+    text = tmp_path / "text.wav"
+    text.write_text("hello")
+    with pytest.raises(AudioFileError, match="cannot decode"):
+        audio_io.open_blocks(text, 4096)
+    data = np.zeros((1000, 2), np.float32)
+    data[700, 1] = np.inf
+    broken = tmp_path / "inf.wav"
+    sf.write(broken, data, 44100, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match="NaN or infinite"):
+        list(audio_io.open_blocks(broken, 256)[2])

@@ -101,6 +101,12 @@ def bad_cases(tmp, mix):
     text.write_text("not audio\n")
     bad_json = tmp / "bad.json"
     bad_json.write_text("{")
+    damaged = tmp / "damaged.wav"
+    samples = (music_like(3.0, FS, seed=2) * 0.2).T.copy()
+    samples[-100, 0] = np.nan
+    sf.write(damaged, samples, FS, subtype="FLOAT")
+    params = tmp / "params.json"
+    params.write_text('{"schema": 1}')
     out_of_range = tmp / "range.json"
     out_of_range.write_text('{"schema": 1, "compressor": {"ratio": 99}}')
     out = str(tmp / "o.wav")
@@ -121,6 +127,8 @@ def bad_cases(tmp, mix):
                         "ceiling-dbtp"),
         "bad rate": (["master", str(mix), "-o", out, "--sample-rate", "1000"], "sample-rate"),
         "no command": ([], "required"),
+        "damaged late in the file": (["render", str(damaged), "-o", out, "--params",
+                                      str(params)], "NaN or infinite"),
     }
 
 

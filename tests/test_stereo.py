@@ -376,3 +376,17 @@ def test_render_path_does_not_import_torch_or_scipy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_upmix_switched_on_mid_stream_starts_from_silence_without_stale_state():
+    rate = 44100.0
+    x = noise(0.4, rate, channels=1)
+    params = dict(defaults("stereo"), upmix_mid_width=0.8)
+    fresh = stereo.Streamer(params, rate, channels=1)
+    switched = stereo.Streamer(dict(params, upmix_mid_width=0.0), rate, channels=1)
+    switched.process(x[:, :8000])
+    switched.set_params(params)
+    ours, _ = switched.process(x[:, 8000:])
+    expected, _ = fresh.process(x[:, 8000:])
+    side, side_expected = ours[0] - ours[1], expected[0] - expected[1]
+    assert rel_error_db(side, side_expected) < -80

@@ -102,26 +102,36 @@ def highpass(freq_hz: Any, sample_rate_hz: float, q: float = BUTTERWORTH_Q) -> A
     return _normalise((1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
 
 
-def _cascade_py(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray) -> None:
-    """Transposed direct form II over (channels, samples); ``state`` (sections, channels, 2)."""
-    n_sections = sos.shape[0]
+@numba.njit(cache=True, nogil=True)
+def _cascade_channel(x: np.ndarray, sos: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
+    """Transposed direct form II over one channel (samples,); ``z`` (sections, 2) is updated."""
+    for n in range(x.shape[0]):
+        v = np.float64(x[n])
+        for s in range(sos.shape[0]):
+            y = sos[s, 0] * v + z[s, 0]
+            z[s, 0] = sos[s, 1] * v - sos[s, 4] * y + z[s, 1]
+            z[s, 1] = sos[s, 2] * v - sos[s, 5] * y
+            v = y
+        out[n] = v
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _cascade_parallel(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray) -> None:
+    """Every channel on its own thread (whole tracks); ``state`` (sections, channels, 2)."""
     for c in numba.prange(x.shape[0]):
         z = state[:, c, :].copy()
-        for n in range(x.shape[1]):
-            v = np.float64(x[c, n])
-            for s in range(n_sections):
-                y = sos[s, 0] * v + z[s, 0]
-                z[s, 0] = sos[s, 1] * v - sos[s, 4] * y + z[s, 1]
-                z[s, 1] = sos[s, 2] * v - sos[s, 5] * y
-                v = y
-            out[c, n] = v
+        _cascade_channel(x[c], sos, z, out[c])
         state[:, c, :] = z
 
 
-_cascade_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_cascade_py)
-"""Channels on separate threads: for whole tracks."""
-_cascade = numba.njit(cache=True, nogil=True)(_cascade_py)
-"""One thread: for small blocks, where starting threads costs more than it gains."""
+@numba.njit(cache=True, nogil=True)
+def _cascade(x: np.ndarray, sos: np.ndarray, state: np.ndarray, out: np.ndarray) -> None:
+    """One thread (blocks). No ``prange`` here: even unused, it starts numba's thread pool,
+    whose spinning workers then slow every other thread down."""
+    for c in range(x.shape[0]):
+        z = state[:, c, :].copy()
+        _cascade_channel(x[c], sos, z, out[c])
+        state[:, c, :] = z
 
 
 def _as_sos(sos: Any) -> np.ndarray:

@@ -216,10 +216,11 @@ def _apply_gain(audio: np.ndarray, start: int, stop: int, smoothed_db: np.ndarra
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _compress(audio: np.ndarray, threshold_db: float, ratio: float, knee_db: float,
-              alpha_attack: float, alpha_release: float, makeup_db: float, initial_db: float,
-              out: np.ndarray, meter_db: np.ndarray) -> float:
-    """Detector, curve, smoothing and gain over (channels, samples); returns the smoother state.
+def _compress_parallel(audio: np.ndarray, threshold_db: float, ratio: float, knee_db: float,
+                       alpha_attack: float, alpha_release: float, makeup_db: float,
+                       initial_db: float, out: np.ndarray, meter_db: np.ndarray) -> float:
+    """Detector, curve, smoothing and gain over (channels, samples), the detector and the gain
+    on threads over chunks (whole tracks); returns the smoother state.
 
     Writes ``out`` (channels, samples) and ``meter_db`` (samples,): the static GR, then in
     place the smoothed GR that the gain applies.
@@ -236,6 +237,19 @@ def _compress(audio: np.ndarray, threshold_db: float, ratio: float, knee_db: flo
     return state
 
 
+@numba.njit(cache=True, nogil=True)
+def _compress(audio: np.ndarray, threshold_db: float, ratio: float, knee_db: float,
+              alpha_attack: float, alpha_release: float, makeup_db: float, initial_db: float,
+              out: np.ndarray, meter_db: np.ndarray) -> float:
+    """As ``_compress_parallel`` in one thread (blocks). No ``prange`` here: even unused, it
+    starts numba's thread pool, whose spinning workers slow every other thread down."""
+    n_samples = audio.shape[1]
+    _static_gain_reduction(audio, 0, n_samples, threshold_db, ratio, knee_db, meter_db)
+    state = _smooth(meter_db, alpha_attack, alpha_release, initial_db)
+    _apply_gain(audio, 0, n_samples, meter_db, makeup_db, out)
+    return state
+
+
 class _Settings:
     """The kernel's scalar arguments for one parameter set and sample rate."""
 
@@ -249,15 +263,18 @@ class _Settings:
         self.alpha_release = float(
             smoothing.time_constant_coefficient(params["release_ms"], sample_rate_hz))
 
-    def run(self, audio: np.ndarray, initial_db: float) -> tuple[np.ndarray, np.ndarray, float]:
-        """Compress a signal or block from the smoother state ``initial_db``.
+    def run(self, audio: np.ndarray, initial_db: float,
+            parallel: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+        """Compress a signal or block from the smoother state ``initial_db``; ``parallel`` splits
+        the detector and the gain over threads (whole tracks).
 
         Returns the output, the smoothed GR in dB and the smoother's final state.
         """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         out = np.empty(audio.shape, dtype=np.float32)
         meter_db = np.empty(audio.shape[1], dtype=np.float32)
-        state = _compress(audio, self.threshold_db, self.ratio, self.knee_db, self.alpha_attack,
+        kernel = _compress_parallel if parallel else _compress
+        state = kernel(audio, self.threshold_db, self.ratio, self.knee_db, self.alpha_attack,
                           self.alpha_release, self.makeup_db, initial_db, out, meter_db)
         return out, meter_db, state
 
@@ -277,7 +294,7 @@ def render(audio: np.ndarray, params: Mapping[str, float],
     Returns:
         The compressed signal and ``{"gain_reduction_db": (samples,) float32}``.
     """
-    out, meter_db, _ = _Settings(params, sample_rate_hz).run(audio, 0.0)
+    out, meter_db, _ = _Settings(params, sample_rate_hz).run(audio, 0.0, parallel=True)
     return out, {"gain_reduction_db": meter_db}
 
 

@@ -14,6 +14,9 @@ A stage module (``model/dsp/<stage>.py``) defines, over the same math:
 ``Streamer(params, sample_rate_hz, channels)``
     Block-streaming processor with explicit state: ``process(block) -> (block_out, meters)``,
     ``reset()``, ``set_params(params)``, and ``latency_samples`` (its delay; 0 for most stages).
+    Per-sample meter arrays are aligned with the streamer's output. A stage whose meters are
+    scalars per block also offers ``summary_meters()``: the same meters over everything
+    processed since the last reset.
 
 Parity: streaming in any block sizes equals ``render``, and both equal ``forward_torch``,
 within −80 dB of error.

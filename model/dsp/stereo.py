@@ -336,8 +336,9 @@ class Streamer:
     """Block-streaming imager: ``process(block)`` equals ``render`` on the concatenated blocks.
 
     Shape: ``process`` takes (channels, samples) float32 and returns (2, samples) float32 and the
-    meters of that block. The decorrelator always runs, so an upmix width switched on
-    mid-stream continues from its true state.
+    meters of that block. The decorrelator runs only while an upmix width is above 0, as in
+    ``render``; switched on mid-stream it starts from silence (its delay lines fill within
+    ~30 ms).
     """
 
     latency_samples = 0
@@ -348,9 +349,19 @@ class Streamer:
         self.settings = _Settings(params, self.sample_rate_hz)
         self.state = _State(self.sample_rate_hz)
         self.work = np.zeros((3, 0))
+        self.total_sums = np.zeros(5)
+        self.total_samples = 0
+        self.upmix_running = False
 
     def reset(self) -> None:
         self.state.reset()
+        self.upmix_running = False
+        self.total_sums[:] = 0.0
+        self.total_samples = 0
+
+    def summary_meters(self) -> dict[str, float]:
+        """The meters over everything processed since the last reset."""
+        return _float_meters(self.total_sums, self.total_samples)
 
     def set_params(self, params: Mapping[str, float]) -> None:
         """New parameters from the next block on; the state is kept."""
@@ -362,8 +373,16 @@ class Streamer:
             self.work = np.zeros((3, block.shape[1]))
         out = np.empty((2, block.shape[1]), dtype=np.float32)
         s, state = self.settings, self.state
-        sums = _serial(block, s.bass_sos, s.band_sos, s.width, s.upmix_widths, True, state.z_bass,
-                       state.z_band, state.delays, state.lines, state.head, self.work, out)
+        with_upmix = bool(np.any(s.upmix_widths > 0.0))
+        if with_upmix and not self.upmix_running:
+            for array in (state.z_band, state.lines, state.head):
+                array[:] = 0
+        self.upmix_running = with_upmix
+        sums = _serial(block, s.bass_sos, s.band_sos, s.width, s.upmix_widths, with_upmix,
+                       state.z_bass, state.z_band, state.delays, state.lines, state.head,
+                       self.work, out)
+        self.total_sums += sums
+        self.total_samples += block.shape[1]
         return out, _float_meters(sums, block.shape[1])
 
 

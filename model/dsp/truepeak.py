@@ -39,28 +39,38 @@ PARALLEL_MIN_SAMPLES = 1 << 16
 """Blocks at least this long run their channels on separate threads."""
 
 
-def _peak_envelope_py(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
-                      out: np.ndarray) -> None:
-    """out[c, n] = max(|x[c, n]|, max_k |Σ_j phases[k, j]·x[c, n − j]|); ``history`` holds the
-    last (taps − 1) samples of each channel before this block, and is updated."""
+@numba.njit(cache=True, nogil=True)
+def _peak_envelope_channel(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
+                           out: np.ndarray) -> None:
+    """out[n] = max(|x[n]|, max_k |Σ_j phases[k, j]·x[n − j]|) over one channel; ``history``
+    holds the last (taps − 1) samples before this block, and is updated."""
     n_taps = phases.shape[1]
+    buf = np.empty(n_taps - 1 + x.shape[0])
+    buf[: n_taps - 1] = history
+    buf[n_taps - 1:] = x
+    for n in range(x.shape[0]):
+        peak = abs(buf[n + n_taps - 1])
+        for k in range(phases.shape[0]):
+            acc = 0.0
+            for j in range(n_taps):
+                acc += phases[k, j] * buf[n + n_taps - 1 - j]
+            peak = max(peak, abs(acc))
+        out[n] = peak
+    history[:] = buf[buf.shape[0] - (n_taps - 1):]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _peak_envelope_parallel(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
+                            out: np.ndarray) -> None:
     for c in numba.prange(x.shape[0]):
-        buf = np.empty(n_taps - 1 + x.shape[1])
-        buf[: n_taps - 1] = history[c]
-        buf[n_taps - 1:] = x[c]
-        for n in range(x.shape[1]):
-            peak = abs(buf[n + n_taps - 1])
-            for k in range(phases.shape[0]):
-                acc = 0.0
-                for j in range(n_taps):
-                    acc += phases[k, j] * buf[n + n_taps - 1 - j]
-                peak = max(peak, abs(acc))
-            out[c, n] = peak
-        history[c] = buf[buf.shape[0] - (n_taps - 1):]
+        _peak_envelope_channel(x[c], phases, history[c], out[c])
 
 
-_peak_envelope_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_peak_envelope_py)
-_peak_envelope = numba.njit(cache=True, nogil=True)(_peak_envelope_py)
+@numba.njit(cache=True, nogil=True)
+def _peak_envelope(x: np.ndarray, phases: np.ndarray, history: np.ndarray,
+                   out: np.ndarray) -> None:
+    for c in range(x.shape[0]):
+        _peak_envelope_channel(x[c], phases, history[c], out[c])
 
 
 def peak_envelope(audio: np.ndarray, history: np.ndarray | None = None) -> np.ndarray:
