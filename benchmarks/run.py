@@ -115,27 +115,18 @@ def bench_processes(track: Path, repeats: int) -> dict[str, float]:
 
 
 def _pedalboard_to_target(audio: np.ndarray, rate: int, target_lufs: float) -> np.ndarray:
-    """The anchor's loudness targeting: the same secant search on a gain before
-    BrickwallLimiter(true_peak=True), measured with the same meter."""
+    """The anchor's loudness targeting: our own trim search (same tolerance and gain range)
+    over a gain before pedalboard's BrickwallLimiter(true_peak=True), measured with the same
+    meter, so that only the limiters differ."""
     import pedalboard as pb
 
-    def limited(gain_db: float) -> np.ndarray:
-        return pb.Pedalboard([pb.Gain(gain_db), pb.BrickwallLimiter(CEILING_DBTP, 30.0, 2.0,
-                                                                    true_peak=True)])(audio, rate)
+    def measure(gain_db: float) -> tuple[float, np.ndarray]:
+        out = pb.Pedalboard([pb.Gain(gain_db), pb.BrickwallLimiter(
+            CEILING_DBTP, 30.0, 2.0, true_peak=True)])(audio, rate)
+        return integrated_loudness(out, rate), out
 
-    gain = target_lufs - integrated_loudness(audio, rate)
-    out = limited(gain)
-    previous = None
-    for _ in range(targeting.MAX_RENDERS):
-        loudness = integrated_loudness(out, rate)
-        if abs(loudness - target_lufs) <= targeting.TOLERANCE_LU:
-            break
-        slope = 1.0 if previous is None else max(
-            (loudness - previous[1]) / ((gain - previous[0]) or 1e-9), 0.05)
-        previous = (gain, loudness)
-        gain += (target_lufs - loudness) / slope
-        out = limited(gain)
-    return out
+    first = target_lufs - integrated_loudness(audio, rate)
+    return targeting.search_trim(measure, target_lufs, first)[2]
 
 
 def bench_targeting(tracks: list[Path]) -> list[dict[str, float | str]]:
@@ -184,6 +175,12 @@ def _table(results: dict) -> str:
         lines.append(f"| {row['track']} | {row['target_lufs']:g} | {row['ours_lufs']:.2f} | "
                      f"{row['ours_true_peak_dbtp']:.2f} | {row['pedalboard_lufs']:.2f} | "
                      f"{row['pedalboard_true_peak_dbtp']:.2f} |")
+    rows = results["targeting"]
+    for who in ("ours", "pedalboard"):
+        worst_error = max(abs(r[f"{who}_lufs"] - r["target_lufs"]) for r in rows)
+        worst_peak = max(r[f"{who}_true_peak_dbtp"] for r in rows)
+        lines.append(f"| **{who}, worst of {len(rows)}** | | max error {worst_error:.2f} LU | "
+                     f"max {worst_peak:.2f} dBTP (ceiling {CEILING_DBTP:g}) | | |")
     return "\n".join(lines)
 
 

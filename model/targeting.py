@@ -11,7 +11,9 @@ full gain) the result says how far off it is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,6 +28,7 @@ TOLERANCE_LU = 0.05
 MAX_TRIM_DB = 30.0
 MIN_TRIM_DB = -40.0
 MAX_RENDERS = 12
+T = TypeVar("T")
 TARGET_RANGE_LUFS = (-40.0, -5.0)
 
 
@@ -109,7 +112,19 @@ def find_trim(pre_limiter: np.ndarray, sample_rate_hz: int, params: ChainParams,
         result = chain.render_limiter(pre_limiter, sample_rate_hz, params, trim_db)
         return integrated_loudness(result.audio, sample_rate_hz), result
 
-    trim = float(np.clip(target_lufs - reference - drive_db, MIN_TRIM_DB, MAX_TRIM_DB))
+    trim, loudness, result, renders = search_trim(measure, target_lufs,
+                                                  target_lufs - reference - drive_db)
+    return TargetingResult(target_lufs, ceiling, trim, loudness, renders), result
+
+
+def search_trim(measure: Callable[[float], tuple[float, T]], target_lufs: float,
+                first_trim_db: float) -> tuple[float, float, T, int]:
+    """Bracketed secant search on a monotonic loudness(trim) within the allowed trim range.
+
+    ``measure(trim_db)`` renders at that trim and returns (integrated LUFS, render). Returns the
+    trim, loudness and render closest to the target, and how many renders it took.
+    """
+    trim = float(np.clip(first_trim_db, MIN_TRIM_DB, MAX_TRIM_DB))
     loudness, result = measure(trim)
     history = [(trim, loudness, result)]
     low, high = MIN_TRIM_DB, MAX_TRIM_DB
@@ -123,16 +138,12 @@ def find_trim(pre_limiter: np.ndarray, sample_rate_hz: int, params: ChainParams,
         trim = _next_trim(history, target_lufs, low, high)
         loudness, result = measure(trim)
         history.append((trim, loudness, result))
-        if (loudness < target_lufs and trim >= MAX_TRIM_DB) or (
-                loudness > target_lufs and trim <= MIN_TRIM_DB):
-            break
     best_trim, best_loudness, best_result = min(history, key=lambda h: abs(h[1] - target_lufs))
-    return (TargetingResult(target_lufs, ceiling, best_trim, best_loudness, len(history)),
-            best_result)
+    return best_trim, best_loudness, best_result, len(history)
 
 
-def _next_trim(history: list[tuple[float, float, chain.RenderResult]], target_lufs: float,
-               low: float, high: float) -> float:
+def _next_trim(history: list[tuple[float, float, Any]], target_lufs: float, low: float,
+               high: float) -> float:
     """Secant step on loudness(trim), kept inside the bracket [low, high] (bisect if it leaves)."""
     trim, loudness, _ = history[-1]
     if len(history) == 1:
