@@ -7,7 +7,6 @@ so a failure never leaves a partial file and never touches the input.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -248,30 +247,13 @@ def new_file_mode() -> int:
 
 def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: ExportFormat,
           input_path: str | Path | None = None) -> Path:
-    """Write (channels, samples) float audio atomically: temporary file, read back, rename.
+    """Write (channels, samples) float audio atomically (``StreamWriter`` with one block).
 
-    Integer formats get TPDF dither (``quantise``). Raises ``ExportError`` and leaves nothing
-    behind on failure.
+    Raises ``ExportError`` and leaves nothing behind on failure.
     """
-    output = check_output_path(output, input_path)
-    data = audio.T if fmt.bits is None else quantise(audio, fmt.bits)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial",
-                                    dir=output.parent if str(output.parent) else ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.chmod(new_file_mode())
-    try:
-        sf.write(str(tmp), data, sample_rate_hz, format=fmt.container, subtype=fmt.subtype)
-        _verify(tmp, audio.shape, sample_rate_hz)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, output)
-    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-        raise ExportError(f"could not write {output}: {_first_line(exc)}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return output
+    with StreamWriter(output, sample_rate_hz, audio.shape[0], fmt, input_path) as writer:
+        writer.write(audio)
+        return writer.commit()
 
 
 class StreamWriter:

@@ -136,7 +136,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(audio_io.sf, "write", full_disk)
+    monkeypatch.setattr(audio_io.sf.SoundFile, "write", full_disk)
     with pytest.raises(ExportError, match="No space left"):
         audio_io.write(sine(1000, 0.1, 44100), 44100, tmp_path / "o.wav",
                        audio_io.FORMATS["wav24"])
