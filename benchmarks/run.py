@@ -176,11 +176,13 @@ def _table(results: dict) -> str:
                      f"{row['ours_true_peak_dbtp']:.2f} | {row['pedalboard_lufs']:.2f} | "
                      f"{row['pedalboard_true_peak_dbtp']:.2f} |")
     rows = results["targeting"]
+    worst = []
     for who in ("ours", "pedalboard"):
-        worst_error = max(abs(r[f"{who}_lufs"] - r["target_lufs"]) for r in rows)
-        worst_peak = max(r[f"{who}_true_peak_dbtp"] for r in rows)
-        lines.append(f"| **{who}, worst of {len(rows)}** | | max error {worst_error:.2f} LU | "
-                     f"max {worst_peak:.2f} dBTP (ceiling {CEILING_DBTP:g}) | | |")
+        error = max(abs(r[f"{who}_lufs"] - r["target_lufs"]) for r in rows)
+        peak = max(r[f"{who}_true_peak_dbtp"] for r in rows)
+        worst += [f"±{error:.2f} LU", f"{peak:.2f}"]
+    lines.append(f"| **worst of {len(rows)}** (ceiling {CEILING_DBTP:g} dBTP) | | "
+                 + " | ".join(worst) + " |")
     return "\n".join(lines)
 
 
