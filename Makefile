@@ -30,7 +30,8 @@ corpus: $(INSTALLED) $(APT_UPDATED)
 run: $(INSTALLED)
 	mkdir -p out
 	$(BIN)/greymaster master $(DEMO) -o out/demo-master.wav --report out/demo-master.json
-	@echo "report: out/demo-master.json"
+	@echo "--- report (out/demo-master.json) ---"
+	@cat out/demo-master.json
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
