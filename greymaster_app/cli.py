@@ -89,7 +89,7 @@ def _cmd_master(args: argparse.Namespace) -> int:
     before, after, target = report.before, report.after, report.targeting
     print(f"wrote {report.output_path} ({report.format_name}, {report.sample_rate_hz} Hz)")
     print(f"  loudness  {before.integrated_lufs:7.2f} → {after.integrated_lufs:7.2f} LUFS"
-          f"   ({target.message()})")
+          f"   {target.message()}")
     print(f"  true peak {before.true_peak_dbtp:7.2f} → {after.true_peak_dbtp:7.2f} dBTP"
           f"   (ceiling {args.ceiling_dbtp:g})")
     print(f"  LRA       {before.lra_lu:7.2f} → {after.lra_lu:7.2f} LU"
