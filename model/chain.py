@@ -22,6 +22,7 @@ import numpy as np
 
 from model.dsp.stage import Meters
 from model.params import STAGES, ChainParams
+from model.units import db_to_gain
 
 PRE_LIMITER_STAGES = STAGES[:-1]
 FRONT_STAGES = ("eq", "compressor", "saturation")
@@ -35,11 +36,6 @@ def stage_module(stage: str) -> ModuleType:
     if stage not in STAGES:
         raise KeyError(stage)
     return importlib.import_module(f"model.dsp.{stage}")
-
-
-def db_to_gain(level_db: float) -> float:
-    """Decibels → linear amplitude factor."""
-    return float(10.0 ** (level_db / 20.0))
 
 
 @dataclass

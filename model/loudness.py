@@ -49,6 +49,7 @@ import numba
 import numpy as np
 
 from model.dsp import biquad, truepeak
+from model.units import gain_to_db
 
 LOUDNESS_OFFSET_DB = -0.691
 """BS.1770's constant: L = −0.691 + 10·log10(Σ G_i·z_i)."""
@@ -287,10 +288,6 @@ def _width(sums: tuple) -> float:
     return math.sqrt(side / mid) if mid > 0.0 else math.inf
 
 
-def _db(ratio: float) -> float:
-    return 20.0 * math.log10(ratio) if ratio > 0.0 else -math.inf
-
-
 @dataclass(frozen=True)
 class LoudnessReport:
     """Measurements of one signal (see the module docstring for every convention)."""
@@ -337,13 +334,13 @@ def analyze(audio: np.ndarray, sample_rate_hz: float) -> LoudnessReport:
     sums = _stereo_sums(audio[0], right)
     mean_square = (sums[2] + sums[3]) / (2 * count) if count else 0.0
     true_peak_dbtp = truepeak.true_peak_dbtp(audio)
-    rms_dbfs = 0.5 * _db(mean_square)
+    rms_dbfs = 0.5 * gain_to_db(mean_square)
     return LoudnessReport(
         integrated_lufs=gated_loudness(momentary),
         momentary_max_lufs=_max_or_silent(block_loudness(momentary)),
         short_term_max_lufs=_max_or_silent(short_term),
         lra_lu=loudness_range(short_term),
-        sample_peak_dbfs=_db(float(np.max(np.abs(audio)))) if count else -math.inf,
+        sample_peak_dbfs=gain_to_db(float(np.max(np.abs(audio)))) if count else -math.inf,
         true_peak_dbtp=true_peak_dbtp,
         crest_factor_db=true_peak_dbtp - rms_dbfs if mean_square > 0 else -math.inf,
         correlation=_pearson(sums, count) if count and audio.shape[0] == 2 else 1.0,

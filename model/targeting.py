@@ -21,6 +21,7 @@ from model import chain
 from model.errors import ParamsError
 from model.loudness import integrated_loudness
 from model.params import ChainParams, spec
+from model.units import db_to_gain
 
 TOLERANCE_LU = 0.05
 """Stop when the master is this close to the target (the promise is ±0.1 LU)."""
@@ -90,7 +91,7 @@ def with_ceiling(params: ChainParams, ceiling_dbtp: float) -> ChainParams:
 def headroom_gain(ceiling_dbtp: float, margin: float) -> float:
     """Gain (< 1) that leaves a linear ``margin`` under the ceiling for dither and rounding in
     integer exports; −0.0012 dB for 16 bits at −1 dBTP, far below a loudness tolerance."""
-    ceiling = chain.db_to_gain(ceiling_dbtp)
+    ceiling = db_to_gain(ceiling_dbtp)
     return (ceiling - margin) / ceiling
 
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from model.dsp import smoothing
 from model.dsp.xp import as_arrays, namespace
+from model.units import db_to_gain
 
 TINY = 1e-12
 """Added to the detector's linear peak before the log."""
@@ -364,5 +365,5 @@ def forward_torch(audio: Any, params: Mapping[str, Any],
     alpha_release = smoothing.time_constant_coefficient(per_example("release_ms"),
                                                         sample_rate_hz)
     smoothed_db = smoothing.smooth_torch(static_gr_db, alpha_attack, alpha_release)
-    gain = 10.0 ** ((per_example("makeup_db")[:, None] - smoothed_db) / 20.0)
+    gain = db_to_gain(per_example("makeup_db")[:, None] - smoothed_db)
     return audio * gain[:, None, :], {"gain_reduction_db": smoothed_db}

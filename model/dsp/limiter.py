@@ -79,6 +79,7 @@ import numba
 import numpy as np
 
 from model.dsp import smoothing, truepeak
+from model.units import db_to_gain
 
 NAMES = ("threshold_db", "ceiling_dbtp", "release_ms", "lookahead_ms")
 """The stage's parameters (``model.params``, stage "limiter")."""
@@ -124,12 +125,12 @@ if not (np.array_equal(truepeak.PHASES[3], truepeak.PHASES[0][::-1])
 
 def drive_gain(threshold_db: Any) -> Any:
     """Linear input gain for a threshold: the limiter adds −threshold dB. numpy or torch."""
-    return 10.0 ** (-threshold_db / 20.0)
+    return db_to_gain(-threshold_db)
 
 
 def internal_ceiling(ceiling_dbtp: Any) -> Any:
     """The linear ceiling the passes aim at (``ROUNDING_MARGIN`` below the requested one)."""
-    return 10.0 ** (ceiling_dbtp / 20.0) * (1.0 - ROUNDING_MARGIN)
+    return db_to_gain(ceiling_dbtp) * (1.0 - ROUNDING_MARGIN)
 
 
 def lookahead_samples(lookahead_ms: float, sample_rate_hz: float) -> float:

@@ -70,6 +70,7 @@ import numba
 import numpy as np
 
 from model.dsp import biquad
+from model.units import db_to_gain
 
 DC_BLOCK_HZ = 5.0
 """Corner of the Butterworth high-pass that removes the bias's DC from the difference signal."""
@@ -349,7 +350,7 @@ class _DifferencePath:
         """mix·(wet − dry), float32 (channels, n_out); input past its end is silence."""
         out = np.empty((audio.shape[0], n_out), dtype=np.float32)
         self.kernel(np.ascontiguousarray(audio, dtype=np.float32), n_out,
-                    10.0 ** (float(params["drive_db"]) / 20.0), float(params["hardness"]),
+                    db_to_gain(float(params["drive_db"])), float(params["hardness"]),
                     float(params["bias"]), float(params["mix"]), self.hist_up1, self.hist_up2,
                     self.hist_shape, self.hist_down2, self.hist_down1, STAGE1_TAPS, STAGE2_TAPS,
                     STAGE2_DECIMATOR, STAGE2_PHASE, STAGE1_PHASE, out)
@@ -493,7 +494,7 @@ def forward_torch(audio: Any, params: Mapping[str, Any],
 
     rows = torch.nn.functional.pad(audio.reshape(batch * channels, n), (0, LATENCY_SAMPLES))
     x4 = _interpolate_torch(_interpolate_torch(rows, STAGE1_TAPS), STAGE2_TAPS)
-    d4 = _shape_difference_torch(x4, 10.0 ** (per_row("drive_db") / 20.0), per_row("hardness"),
+    d4 = _shape_difference_torch(x4, db_to_gain(per_row("drive_db")), per_row("hardness"),
                                  per_row("bias"))
     d2 = _decimate_torch(d4, STAGE2_DECIMATOR, STAGE2_PHASE)
     d1 = _decimate_torch(d2, _halfband_full(STAGE1_TAPS), STAGE1_PHASE)

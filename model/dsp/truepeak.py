@@ -14,11 +14,12 @@ References:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numba
 import numpy as np
+
+from model.units import gain_to_db
 
 _PHASE0 = (0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000,
            -0.0594482421875, 0.1373291015625, 0.9721679687500, -0.1022949218750,
@@ -98,7 +99,7 @@ def true_peak(audio: np.ndarray) -> np.ndarray:
 def true_peak_dbtp(audio: np.ndarray) -> float:
     """True peak of the loudest channel in dBTP (−inf for silence). Shape: (C, N) → float."""
     peak = float(np.max(true_peak(audio))) if audio.size else 0.0
-    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+    return gain_to_db(peak)
 
 
 def true_peak_torch(audio: Any) -> Any:
