@@ -19,8 +19,6 @@ import soundfile as sf
 
 from model.errors import AudioFileError, ExportError
 
-READABLE_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff",
-                       ".aifc")
 MIN_SAMPLE_RATE_HZ = 8000
 MAX_SAMPLE_RATE_HZ = 192000
 

@@ -102,16 +102,23 @@ def highpass(freq_hz: Any, sample_rate_hz: float, q: float = BUTTERWORTH_Q) -> A
     return _normalise((1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def section_step(sos: np.ndarray, z: np.ndarray, k: int, v: float) -> float:
+    """One sample through section k, transposed direct form II; ``z[k]`` is updated. For numba
+    kernels of other stages that interleave sections with their own per-sample work."""
+    y = sos[k, 0] * v + z[k, 0]
+    z[k, 0] = sos[k, 1] * v - sos[k, 4] * y + z[k, 1]
+    z[k, 1] = sos[k, 2] * v - sos[k, 5] * y
+    return y
+
+
 @numba.njit(cache=True, nogil=True)
 def _cascade_channel(x: np.ndarray, sos: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
     """Transposed direct form II over one channel (samples,); ``z`` (sections, 2) is updated."""
     for n in range(x.shape[0]):
         v = np.float64(x[n])
         for s in range(sos.shape[0]):
-            y = sos[s, 0] * v + z[s, 0]
-            z[s, 0] = sos[s, 1] * v - sos[s, 4] * y + z[s, 1]
-            z[s, 1] = sos[s, 2] * v - sos[s, 5] * y
-            v = y
+            v = section_step(sos, z, s, v)
         out[n] = v
 
 

@@ -53,8 +53,6 @@ _NEPER_PER_DB = math.log(10.0) / 20.0
 _MIN_EXPONENT = -700.0
 """``_exp`` clamps its argument to ±700: e^−700 times any float32 is 0 in float32, and the gain
 never exceeds e^2.8 (24 dB of makeup)."""
-_FLUSH_DB = 1e-30
-"""A smoothed gain reduction below this is flushed to 0 between chunks (see ``_smooth``)."""
 
 _LN2 = math.log(2.0)
 _LOG2_E = 1.0 / math.log(2.0)
@@ -186,19 +184,14 @@ def _static_gain_reduction(audio: np.ndarray, start: int, stop: int, threshold_d
 @numba.njit(cache=True, nogil=True)
 def _smooth(gain_reduction_db: np.ndarray, alpha_attack: float, alpha_release: float,
             initial_db: float) -> float:
-    """The shared smoothing kernel in place, chunk by chunk; returns the state.
-
-    Between chunks a state below ``_FLUSH_DB`` becomes 0: a release towards 0 dB otherwise ends
-    in subnormal numbers, which make the recursion several times slower.
-    """
+    """The shared smoothing kernel in place, chunk by chunk (a small attack mask that stays in
+    cache); returns the state."""
     attack_mask = np.empty(_CHUNK, dtype=np.bool_)
     state = initial_db
     for start in range(0, gain_reduction_db.shape[0], _CHUNK):
         chunk = gain_reduction_db[start:start + _CHUNK]
         state = smoothing.smooth_kernel(chunk, alpha_attack, alpha_release, state, chunk,
                                         attack_mask[:chunk.shape[0]])
-        if state < _FLUSH_DB:
-            state = 0.0
     return state
 
 

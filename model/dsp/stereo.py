@@ -59,6 +59,7 @@ import numba
 import numpy as np
 
 from model.dsp import biquad
+from model.dsp.biquad import section_step
 from model.dsp.xp import as_array, namespace
 
 LOW_MID_CROSSOVER_HZ = 300.0
@@ -124,15 +125,6 @@ def decorrelator_lines(delays: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _section(sos: np.ndarray, z: np.ndarray, k: int, v: float) -> float:
-    """One sample through section k (transposed direct form II, as ``biquad``'s kernel)."""
-    y = sos[k, 0] * v + z[k, 0]
-    z[k, 0] = sos[k, 1] * v - sos[k, 4] * y + z[k, 1]
-    z[k, 1] = sos[k, 2] * v - sos[k, 5] * y
-    return y
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _decorrelate_sample(v: float, delays: np.ndarray, lines: np.ndarray, head: int) -> float:
     """One sample through the Schroeder cascade, ``head`` the ring's write position:
     w = v + g·w[n−N], y = w[n−N] − g·w."""
@@ -169,8 +161,8 @@ def _front(x: np.ndarray, sos: np.ndarray, width: float, with_upmix: bool, z: np
         else:
             mid = np.float64(x[0, n])
             side = 0.0
-        work[0, n] = _section(sos, z, AP_BASS, mid)
-        work[1, n] = width * _section(sos, z, HP_BASS_2, _section(sos, z, HP_BASS_1, side))
+        work[0, n] = section_step(sos, z, AP_BASS, mid)
+        work[1, n] = width * section_step(sos, z, HP_BASS_2, section_step(sos, z, HP_BASS_1, side))
         work[2, n] = mid
     if with_upmix:
         _decorrelate(work[2, :x.shape[1]], delays, lines, head, work[2])
@@ -187,11 +179,11 @@ def _back(work: np.ndarray, sos: np.ndarray, upmix_widths: np.ndarray, with_upmi
         side_out = work[1, n]
         if with_upmix:
             d = work[2, n]
-            lp_low = _section(sos, z, LP_LOW_2, _section(sos, z, LP_LOW_1, d))
-            hp_low = _section(sos, z, AP_LOW, d) - lp_low
-            low = _section(sos, z, AP_HIGH_ON_LOW, lp_low)
-            mid = _section(sos, z, LP_HIGH_2, _section(sos, z, LP_HIGH_1, hp_low))
-            high = _section(sos, z, AP_HIGH, hp_low) - mid
+            lp_low = section_step(sos, z, LP_LOW_2, section_step(sos, z, LP_LOW_1, d))
+            hp_low = section_step(sos, z, AP_LOW, d) - lp_low
+            low = section_step(sos, z, AP_HIGH_ON_LOW, lp_low)
+            mid = section_step(sos, z, LP_HIGH_2, section_step(sos, z, LP_HIGH_1, hp_low))
+            high = section_step(sos, z, AP_HIGH, hp_low) - mid
             side_out += upmix_widths[0] * low + upmix_widths[1] * mid + upmix_widths[2] * high
         out[0, n] = mid_out + side_out
         out[1, n] = mid_out - side_out
