@@ -254,8 +254,9 @@ def loudness_range(short_term_lufs: np.ndarray) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _stereo_sums(left: np.ndarray, right: np.ndarray) -> tuple:
-    """Σl, Σr, Σl², Σr², Σlr, Σ(l+r)², Σ(l−r)² in float64."""
+def stereo_sums(left: np.ndarray, right: np.ndarray) -> tuple:
+    """Σl, Σr, Σl², Σr², Σlr, Σ(l+r)², Σ(l−r)² in float64 (the input of ``stereo_correlation``
+    and ``stereo_width``). Shape: left, right (samples,)."""
     sl = sr = sll = srr = slr = smid = sside = 0.0
     for n in range(left.shape[0]):
         a = np.float64(left[n])
@@ -270,7 +271,9 @@ def _stereo_sums(left: np.ndarray, right: np.ndarray) -> tuple:
     return sl, sr, sll, srr, slr, smid, sside
 
 
-def _pearson(sums: tuple, count: int) -> float:
+def stereo_correlation(sums: tuple, count: float) -> float:
+    """Pearson's coefficient of L and R from ``stereo_sums`` over ``count`` samples (or from
+    weighted sums whose weights add up to ``count``); see the module docstring's edge cases."""
     sl, sr, sll, srr, slr, _, _ = sums
     var_left = max(sll - sl * sl / count, 0.0)
     var_right = max(srr - sr * sr / count, 0.0)
@@ -281,7 +284,9 @@ def _pearson(sums: tuple, count: int) -> float:
     return float(np.clip((slr - sl * sr / count) / math.sqrt(var_left * var_right), -1.0, 1.0))
 
 
-def _width(sums: tuple) -> float:
+def stereo_width(sums: tuple) -> float:
+    """RMS(S) / RMS(M) from ``stereo_sums`` (plain or weighted sums): 0 without side, +inf
+    without mid."""
     mid, side = sums[5], sums[6]
     if side == 0.0:
         return 0.0
@@ -331,7 +336,7 @@ def analyze(audio: np.ndarray, sample_rate_hz: float) -> LoudnessReport:
         _blocks_from_prefix(prefix, _hops_per_block(SHORT_TERM_S, HOP_S), hop))
     count = audio.shape[1]
     right = audio[1] if audio.shape[0] == 2 else audio[0]
-    sums = _stereo_sums(audio[0], right)
+    sums = stereo_sums(audio[0], right)
     mean_square = (sums[2] + sums[3]) / (2 * count) if count else 0.0
     true_peak_dbtp = truepeak.true_peak_dbtp(audio)
     rms_dbfs = 0.5 * gain_to_db(mean_square)
@@ -343,8 +348,8 @@ def analyze(audio: np.ndarray, sample_rate_hz: float) -> LoudnessReport:
         sample_peak_dbfs=gain_to_db(float(np.max(np.abs(audio)))) if count else -math.inf,
         true_peak_dbtp=true_peak_dbtp,
         crest_factor_db=true_peak_dbtp - rms_dbfs if mean_square > 0 else -math.inf,
-        correlation=_pearson(sums, count) if count and audio.shape[0] == 2 else 1.0,
-        width=_width(sums),
+        correlation=stereo_correlation(sums, count) if count and audio.shape[0] == 2 else 1.0,
+        width=stereo_width(sums),
         duration_s=count / sample_rate_hz,
     )
 
@@ -414,6 +419,18 @@ class LoudnessMeter:
     @property
     def loudness_range_lu(self) -> float:
         return loudness_range(block_loudness(self._energies(self._short_term_hops)))
+
+    def recent_integrated_lufs(self, window_s: float) -> float:
+        """Integrated (gated) loudness of the 400 ms blocks that lie wholly in the last
+        ``window_s`` of complete hops (rounded to 100 ms); every block seen if fewer.
+
+        Returns −inf when no block passes the gates (or the window is shorter than a block).
+        """
+        if not window_s > 0.0:
+            raise ValueError(f"window must be a positive number of seconds; got {window_s}")
+        first_mark = max(self._marks - 1 - round(window_s / HOP_S), 0)
+        return gated_loudness(_blocks_from_prefix(self._prefix[:, first_mark: self._marks],
+                                                  self._momentary_hops, self._hop))
 
 
 def integrated_loudness_torch(audio: Any, sample_rate_hz: float) -> Any:

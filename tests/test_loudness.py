@@ -346,6 +346,23 @@ def test_streaming_meter_equals_whole_signal(block):
     assert meter.momentary_lufs == meter.integrated_lufs == -math.inf
 
 
+@pytest.mark.parametrize("window_s", [0.3, 2.0, 5.04, 60.0])
+def test_recent_integrated_loudness_gates_the_blocks_of_the_last_window(window_s):
+    """Offline: the 400 ms block energies of the whole signal that start within the last
+    round(window_s / 0.1) complete hops, through the two gates (all blocks if the window is longer
+    than the signal, none if it is shorter than a block)."""
+    x = music_like(7.25, FS, seed=21) * np.geomspace(0.05, 1.0, round(7.25 * FS), dtype=np.float32)
+    meter = loudness.LoudnessMeter(FS, channels=2)
+    for start in range(0, x.shape[1], 1000):
+        meter.process(x[:, start:start + 1000])
+    energies = loudness.block_energies(loudness.k_weight(x, FS), FS)
+    first_block = max(x.shape[1] // loudness.hop_samples(FS) - round(window_s / 0.1), 0)
+    expected = loudness.gated_loudness(energies[:, first_block:])
+    assert meter.recent_integrated_lufs(window_s) == expected
+    with pytest.raises(ValueError, match="window"):
+        meter.recent_integrated_lufs(-1.0)
+
+
 # --- torch face ---------------------------------------------------------------------------------
 
 def test_torch_integrated_loudness_equals_numpy_and_has_the_gain_gradient():

@@ -1,0 +1,1 @@
+"""Qt-free live playback: the chain in real time, A/B, meters."""
