@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CORPUS ?= $(HOME)/.cache/greymaster/corpus
 APT_UPDATED := $(HOME)/.cache/greymaster/.apt-updated
+# PortAudio for playback; PulseAudio's null sink and ALSA's pulse plugin are the virtual sound card
+# of the playback tests and benchmarks (tests/virtual_audio.py).
+SYSTEM_PACKAGES := libportaudio2 pulseaudio libasound2-plugins
+SYSTEM_INSTALLED := $(HOME)/.cache/greymaster/.system-packages
 DEMO := assets/demo/demo-premaster.flac
 
 export GREYMASTER_CORPUS := $(CORPUS)
@@ -12,7 +16,7 @@ export GREYMASTER_CORPUS := $(CORPUS)
 .PHONY: run test bench corpus lint demo clean
 
 # CPU torch first, pinned: a bare `torch` would pull gigabytes of CUDA packages.
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml $(SYSTEM_INSTALLED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test,bench]'
@@ -23,6 +27,11 @@ $(APT_UPDATED):
 	mkdir -p $(dir $@)
 	apt-get update -qq
 	touch $@
+
+$(SYSTEM_INSTALLED): $(APT_UPDATED) Makefile
+	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES)
+	echo $(SYSTEM_PACKAGES) > $@
 
 corpus: $(INSTALLED) $(APT_UPDATED)
 	$(BIN)/python -m training.corpus fetch --dest $(CORPUS)
@@ -41,6 +50,7 @@ test: $(INSTALLED) corpus lint
 
 bench: $(INSTALLED) corpus
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.playback
 
 demo: $(INSTALLED) corpus
 	$(BIN)/python -m training.demo --corpus $(CORPUS) --out $(DEMO)

@@ -25,3 +25,15 @@ def loud_track(corpus_files) -> Path:
         if path.name == "brokenlight.ogg":
             return path
     pytest.skip("brokenlight.ogg (Debian nexuiz-music) is not in the corpus")
+
+
+@pytest.fixture(scope="session")
+def audio_device() -> str:
+    """The name of a clocked virtual output device (a private PulseAudio null sink, see
+    tests/virtual_audio.py), running for the whole session."""
+    from greymaster_app.playback import devices
+    from tests.virtual_audio import VirtualAudio
+
+    with VirtualAudio() as audio:
+        devices.refresh()
+        yield audio.device_name
