@@ -19,3 +19,7 @@ class AudioFileError(GreyMasterError):
 
 class ExportError(GreyMasterError):
     """Writing the output failed (bad path, refused overwrite, full disk); nothing was left."""
+
+
+class ModelError(GreyMasterError):
+    """A model weights file is missing, unreadable, or does not fit this version."""
