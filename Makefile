@@ -13,13 +13,13 @@ DEMO := assets/demo/demo-premaster.flac
 
 export GREYMASTER_CORPUS := $(CORPUS)
 
-.PHONY: run test bench corpus lint demo clean
+.PHONY: run test bench corpus train-data train eval lint demo clean
 
 # CPU torch first, pinned: a bare `torch` would pull gigabytes of CUDA packages.
 $(INSTALLED): pyproject.toml $(SYSTEM_INSTALLED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,bench,train]'
 	touch $@
 
 # Real recordings come from Debian packages (apt-get download + dpkg -x), cached once.
@@ -51,6 +51,16 @@ test: $(INSTALLED) corpus lint
 bench: $(INSTALLED) corpus
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.playback
+
+# The model: more soundtracks for training (about 600 MB, once), then one command from scratch.
+train-data: $(INSTALLED) $(APT_UPDATED)
+	$(BIN)/python -m training.corpus fetch --dest $(CORPUS) --training
+
+train: train-data
+	$(BIN)/python -m training.train --corpus $(CORPUS) --resume
+
+eval: train-data
+	$(BIN)/python -m training.evaluate --corpus $(CORPUS)
 
 demo: $(INSTALLED) corpus
 	$(BIN)/python -m training.demo --corpus $(CORPUS) --out $(DEMO)
