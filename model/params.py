@@ -21,6 +21,8 @@ from typing import Any, Literal
 from model.errors import ParamsError
 
 SCHEMA_VERSION = 1
+MAX_FILE_BYTES = 1 << 20
+"""A params file is a few kB; anything over this is refused before it is read."""
 
 Scale = Literal["linear", "log"]
 
@@ -263,6 +265,10 @@ class ChainParams:
     def load(cls, path: str | Path) -> ChainParams:
         """Read and validate a params file; ``ParamsError`` on any problem."""
         try:
+            size = Path(path).stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise ParamsError(f"{path} is {size} bytes: too large for a params file "
+                                  f"(at most {MAX_FILE_BYTES} bytes)")
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ParamsError(f"params file not found: {path}") from None
@@ -273,6 +279,9 @@ class ChainParams:
         except json.JSONDecodeError as exc:
             raise ParamsError(
                 f"params file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        except RecursionError:
+            raise ParamsError(f"params file {path} is nested too deeply to be a params "
+                              "file") from None
         return cls.from_json(doc)
 
 

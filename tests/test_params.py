@@ -69,3 +69,20 @@ def test_load_reports_bad_json_with_its_line(tmp_path):
         params.ChainParams.load(path)
     with pytest.raises(ParamsError, match="not found"):
         params.ChainParams.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"schema": 1, "eq": {"low_shelf_gain_db": 1e400}}', "outside its range"),
+    ('{"schema": 1, "compressor": {"ratio": NaN}}', "outside its range"),
+    (" " * (params.MAX_FILE_BYTES + 1), "too large"),
+    (b"\xff\xfe\x00garbage", "cannot read"),
+])
+def test_hostile_files_are_refused_with_a_message(tmp_path, text, message):
+    path = tmp_path / "p.json"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(ParamsError, match=message):
+        params.ChainParams.load(path)
