@@ -53,6 +53,7 @@ from model.features import ANALYSIS_RATE_HZ
 from model.loudness import integrated_loudness
 from model.mastering import write_json
 from model.params import STAGES, TABLE, ChainParams
+from model.proposer import DEFAULT_WEIGHTS
 from model.units import db_to_gain
 from training import degrade, metrics
 from training.corpus import default_cache_dir
@@ -64,7 +65,6 @@ EVAL_SEED = 3
 CEILING_DBTP = -1.0
 DEFAULT_TRACKS = 6
 """The first tracks of the test split (sorted keys) evaluated by default."""
-DEFAULT_WEIGHTS = Path("assets/model/greymaster-proposer.pt")
 DEFAULT_OUT = Path("training/results/eval.json")
 LOCKED_STAGE = "eq"
 """``ours_locks`` locks this stage's known parameters at their true values."""

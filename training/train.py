@@ -7,8 +7,10 @@ Each step: the proposer sees analysis excerpts of a degraded ("de-mastered") tra
 target (the original's own integrated loudness), in half the steps a reference (clean excerpts
 of the original) and for some examples locks (some of the values the degradation implies,
 revealed); its parameters drive ``model.chain.forward_torch`` on a degraded excerpt (warmed on
-the audio before it); a trim, found as loudness targeting would find it (not learned), levels
-the pre-limiter signal with the target; the losses (training/losses.py) compare with the
+the audio before it); a trim levels the pre-limiter signal with the target, as loudness
+targeting would at export. The trim is differentiated through (BS.1770 loudness with its gates
+held): a change of overall level is then worth nothing to the losses, so the proposal cannot
+drift by raising every gain together. The losses (training/losses.py) compare with the
 original.
 
 Schedules (the planning document's): "A" end to end, every stage from the first step; "B"
@@ -36,18 +38,20 @@ from model import chain
 from model.chain import stage_module
 from model.loudness import integrated_loudness_torch
 from model.params import STAGES
-from model.proposer import Proposer, save
+from model.proposer import DEFAULT_WEIGHTS, Proposer, save
 from training.corpus import default_cache_dir
 from training.dataset import PairDataset
 from training.losses import MasteringLoss
 from training.split import load_split, resolve
 
 SAMPLE_RATE_HZ = 44100
-DEFAULT_OUT = Path("assets/model/greymaster-proposer.pt")
 PHASES_B = (("eq",), ("eq", "compressor"), ("eq", "compressor", "saturation"),
             ("eq", "compressor", "saturation", "stereo"), STAGES)
 """Schedule B's stage sets; a last phase fine-tunes all of them at ``FINE_TUNE_LR_SCALE``."""
 FINE_TUNE_LR_SCALE = 0.3
+GRADIENT_CLIP_NORM = 1.0
+"""Gradients are clipped to this norm; a step whose gradient is not finite is skipped (and
+logged), so one bad example cannot poison the weights."""
 REFERENCE_PROBABILITY = 0.5
 LOCK_PROBABILITY = 0.3
 LOCK_REVEAL_FRACTION = 0.5
@@ -56,9 +60,9 @@ LOCK_REVEAL_FRACTION = 0.5
 @dataclass
 class TrainConfig:
     schedule: str = "B"
-    steps: int = 3000
+    steps: int = 1500
     batch_size: int = 4
-    learning_rate: float = 3e-4
+    learning_rate: float = 2e-4
     seed: int = 0
     excerpt_s: float = 1.0
     preroll_s: float = 0.25
@@ -70,7 +74,7 @@ class TrainConfig:
     corpus: str = field(default_factory=lambda: str(default_cache_dir()))
     split: str = "training/split.json"
     checkpoint_dir: str = "out/train"
-    out: str = str(DEFAULT_OUT)
+    out: str = str(DEFAULT_WEIGHTS)
 
     def phase(self, step: int) -> tuple[tuple[str, ...], float]:
         """The enabled stages and learning-rate scale at ``step``."""
@@ -133,11 +137,11 @@ def chain_output(batch: dict[str, torch.Tensor], physical: dict, stages: tuple[s
     enabled = {stage: stage in stages and stage != "limiter" for stage in STAGES}
     pre_limiter, _ = chain.forward_torch(audio, params, sample_rate_hz, enabled)
     context = batch["input_context"].shape[-1]
-    with torch.no_grad():
-        ours = integrated_loudness_torch(pre_limiter[..., context:], sample_rate_hz)
-        theirs = integrated_loudness_torch(batch["target"].float(), sample_rate_hz)
-        trim_db = torch.where(torch.isfinite(ours) & torch.isfinite(theirs), theirs - ours,
-                              torch.zeros_like(ours))
+    ours = integrated_loudness_torch(pre_limiter[..., context:], sample_rate_hz)
+    theirs = integrated_loudness_torch(batch["target"].float(), sample_rate_hz)
+    usable = torch.isfinite(ours) & torch.isfinite(theirs)
+    trim_db = torch.where(usable, theirs - torch.where(usable, ours, theirs),
+                          torch.zeros_like(ours))
     levelled = pre_limiter * (10.0 ** (trim_db / 20.0))[:, None, None]
     if "limiter" in stages:
         levelled, _ = stage_module("limiter").forward_torch(levelled, params["limiter"],
@@ -208,9 +212,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         loss, terms = train_step(trained, loss_fn, batch, stages, generator, place.device)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP_NORM)
+        finite = bool(torch.isfinite(norm))
+        if finite:
+            optimiser.step()
         record = {"step": step + 1, "stages": len(stages), "loss": float(loss.detach()), **terms,
+                  "gradient_norm": float(norm), "skipped": not finite,
                   "elapsed_s": time.monotonic() - began}
         if (step + 1) % config.validate_every == 0 or step + 1 == config.steps:
             record["validation_loss"] = validate(model, loss_fn, validation_set, config, stages,
