@@ -2,6 +2,9 @@
 checkpoints, and a resumed run that continues exactly where the first stopped."""
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,3 +87,21 @@ def test_each_process_and_step_gets_its_own_examples():
 def test_bad_options_are_one_line_errors(capsys):
     assert main(["--steps", "0"]) == 2
     assert "steps" in capsys.readouterr().err
+
+
+def test_torchrun_trains_with_two_processes(tiny_corpus, tmp_path):
+    """DistributedDataParallel over two CPU processes (gloo), as on several GPUs."""
+    root, split = tiny_corpus
+    options = {"schedule": "A", "steps": 1, "batch-size": 1, "excerpt-s": 0.5,
+               "preroll-s": 0.1, "analysis-excerpts": 2, "analysis-s": 1.0,
+               "checkpoint-every": 1, "validate-every": 1, "validation-items": 1,
+               "corpus": root, "split": split, "checkpoint-dir": tmp_path / "checkpoints",
+               "out": tmp_path / "w.pt"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "-m", "training.train", *[f"--{k}={v}" for k, v in options.items()]]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("wrote") == 1
+    assert set(proposer.load(tmp_path / "w.pt").state_dict()) == \
+        set(proposer.Proposer().state_dict())

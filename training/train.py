@@ -200,8 +200,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"])
         history, start = json.loads(state["history"]), int(state["step"])
+    # Steps with and without a reference use different parameters (the "no reference" vector).
     trained = model if place.world_size == 1 else torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[place.device.index] if place.device.type == "cuda" else None)
+        model, device_ids=[place.device.index] if place.device.type == "cuda" else None,
+        find_unused_parameters=True)
     began = time.monotonic()
     for step in range(start, config.steps):
         stages, lr_scale = config.phase(step)
@@ -233,6 +235,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     out = Path(config.out)
     if place.rank == 0:
         save(model, out)
+        print(f"wrote {out}")
         out.with_suffix(".history.json").write_text(json.dumps(
             {"config": asdict(config), "history": history}, indent=1) + "\n")
     if place.world_size > 1:
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print("training: steps and batch size must be ≥ 1 and the learning rate finite",
               file=sys.stderr)
         return 2
-    print(f"wrote {train(config, resume)}")
+    train(config, resume)
     return 0
 
 
