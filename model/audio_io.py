@@ -7,7 +7,9 @@ so a failure never leaves a partial file and never touches the input.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ import soundfile as sf
 
 from model.errors import AudioFileError, ExportError
 
+WAV_UNKNOWN_SIZE = 0xFFFFFFFF
+"""A data chunk size written by a recorder that never came back to fill it in (streamed WAV):
+not a sign of truncation."""
 MIN_SAMPLE_RATE_HZ = 8000
 MAX_SAMPLE_RATE_HZ = 192000
 
@@ -69,13 +74,59 @@ def _check_readable(path: Path) -> None:
         raise AudioFileError(f"input file cannot be read (permission denied): {path}")
 
 
+def _check_wav_complete(path: Path) -> None:
+    """A RIFF/WAVE file whose data chunk promises more bytes than the file holds was cut short
+    (an interrupted copy or download). libsndfile would quietly read what is there; refuse it."""
+    with path.open("rb") as file:
+        header = file.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return
+        while chunk := file.read(8):
+            if len(chunk) < 8:
+                return
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                available = path.stat().st_size - file.tell()
+                if 0 < available < size != WAV_UNKNOWN_SIZE:
+                    raise AudioFileError(
+                        f"{path.name} is truncated: its header promises {size} bytes of audio "
+                        f"but the file holds {available} (an interrupted copy?)")
+                return
+            file.seek(size + size % 2, os.SEEK_CUR)
+
+
+@contextlib.contextmanager
+def _decoder_notes_silenced(path: Path) -> Iterator[None]:
+    """libsndfile's MP3 decoder (mpg123) writes notes such as "Hit end of (available) data"
+    straight to file descriptor 2; for an MP3, keep them out of the one line a user sees. (Any
+    other thread's native output is hidden for that moment too.)"""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        descriptor = -1
+    if path.suffix.lower() != ".mp3" or descriptor < 0:
+        yield
+        return
+    saved = os.dup(descriptor)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, descriptor)
+        os.close(saved)
+
+
 def load(path: str | Path) -> Track:
     """Read an audio file; ``AudioFileError`` with a plain message for anything unusable."""
     path = Path(path)
     _check_readable(path)
+    _check_wav_complete(path)
     try:
-        info = sf.info(str(path))
-        data, sample_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
+        with _decoder_notes_silenced(path):
+            info = sf.info(str(path))
+            data, sample_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise AudioFileError(
             f"cannot decode {path.name}: not a readable WAV, FLAC, OGG, MP3 or AIFF file "
@@ -95,8 +146,10 @@ def open_blocks(path: str | Path, frames: int) -> tuple[int, int, Iterator[np.nd
     """
     path = Path(path)
     _check_readable(path)
+    _check_wav_complete(path)
     try:
-        info = sf.info(str(path))
+        with _decoder_notes_silenced(path):
+            info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise AudioFileError(
             f"cannot decode {path.name}: not a readable WAV, FLAC, OGG, MP3 or AIFF file "

@@ -193,3 +193,34 @@ def test_open_blocks_reads_what_load_reads_and_refuses_bad_files(tmp_path):
     sf.write(broken, data, 44100, subtype="FLOAT")
     with pytest.raises(AudioFileError, match="NaN or infinite"):
         list(audio_io.open_blocks(broken, 256)[2])
+
+
+def _wav_bytes(tmp_path, frames: int = 4410) -> bytes:
+    path = tmp_path / "whole.wav"
+    sf.write(path, np.full((frames, 2), 0.25), 44100, subtype="PCM_16")
+    return path.read_bytes()
+
+
+def test_a_truncated_wav_is_refused_with_what_is_missing(tmp_path):
+    whole = _wav_bytes(tmp_path)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(AudioFileError, match="truncated: its header promises 17640 bytes"):
+        audio_io.load(cut)
+    with pytest.raises(AudioFileError, match="truncated"):
+        audio_io.open_blocks(cut, 1024)
+
+
+def test_chunks_before_the_data_are_walked_over(tmp_path):
+    whole = _wav_bytes(tmp_path)
+    data = whole.index(b"data")
+    extra = b"LIST" + (5).to_bytes(4, "little") + b"INFOx" + b"\x00"
+    riff_size = int.from_bytes(whole[4:8], "little") + len(extra)
+    edited = whole[:4] + riff_size.to_bytes(4, "little") + whole[8:data] + extra + whole[data:]
+    path = tmp_path / "listed.wav"
+    path.write_bytes(edited)
+    assert audio_io.load(path).audio.shape == (2, 4410)
+    cut = tmp_path / "listed-cut.wav"
+    cut.write_bytes(edited[:-100])
+    with pytest.raises(AudioFileError, match="truncated"):
+        audio_io.load(cut)
