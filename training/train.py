@@ -179,10 +179,13 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     place = Distributed.start()
     torch.manual_seed(config.seed)
     split = load_split(config.split)
-    train_set = PairDataset(resolve(split["train"], config.corpus), seed=config.seed,
-                            excerpt_s=config.excerpt_s, preroll_s=config.preroll_s,
+    train_files = resolve(split["train"], config.corpus)
+    examples = config.steps * config.batch_size * place.world_size
+    train_set = PairDataset(train_files, seed=config.seed, excerpt_s=config.excerpt_s,
+                            preroll_s=config.preroll_s,
                             analysis_excerpts=config.analysis_excerpts,
-                            analysis_s=config.analysis_s)
+                            analysis_s=config.analysis_s,
+                            items_per_track=math.ceil(examples / len(train_files)))
     validation_set = PairDataset(resolve(split["validation"], config.corpus), seed=config.seed + 1,
                                  excerpt_s=config.excerpt_s, preroll_s=config.preroll_s,
                                  analysis_excerpts=config.analysis_excerpts,
