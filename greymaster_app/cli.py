@@ -36,11 +36,12 @@ def _build_parser() -> argparse.ArgumentParser:
     master = commands.add_parser("master", help="master a file to a loudness target")
     master.add_argument("input", help="mix to master (WAV, FLAC, OGG, MP3, AIFF)")
     master.add_argument("-o", "--output", required=True, help="master to write (.wav or .flac)")
-    master.add_argument("--params", help="params JSON file (default: the table's defaults)")
+    master.add_argument("--params", help="params JSON file (default: the model's proposal)")
     master.add_argument("--target-lufs", type=float, default=-14.0,
                         help="integrated loudness of the master, LUFS (default -14)")
     master.add_argument("--ceiling-dbtp", type=float, default=-1.0,
                         help="true-peak ceiling, dBTP (default -1)")
+    _add_model_options(master)
     _add_output_options(master, FORMATS)
     master.add_argument("--report", help="write a JSON report here")
 
@@ -50,15 +51,81 @@ def _build_parser() -> argparse.ArgumentParser:
     render.add_argument("--params", required=True, help="params JSON file")
     _add_output_options(render, FORMATS)
 
-    analyze = commands.add_parser("analyze", help="measure loudness, peaks and stereo image")
+    analyze = commands.add_parser(
+        "analyze", help="measure loudness, peaks and stereo image, and show the model's proposal")
     analyze.add_argument("input")
     analyze.add_argument("--json", action="store_true", help="print JSON")
+    analyze.add_argument("--target-lufs", type=float, default=-14.0,
+                         help="loudness target the proposal is for, LUFS (default -14)")
+    _add_model_options(analyze)
+    analyze.add_argument("--params-out", dest="params_out",
+                         help="save the proposal as a params file (greymaster render reads it)")
 
     params = commands.add_parser("params", help="list the parameter table")
     params.add_argument("--json", action="store_true", help="print the table as JSON")
     params.add_argument("--template", action="store_true",
                         help="print a complete params file with every default")
     return parser
+
+
+def _lock(text: str) -> tuple[str, float]:
+    """``stage.name=value`` → (key, value); the key and range are checked against the table."""
+    key, separator, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not separator or number is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected STAGE.NAME=VALUE, e.g. compressor.ratio=2")
+    return key.strip(), number
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-model", action="store_true", dest="no_model",
+                        help="use the table's defaults instead of the model's proposal")
+    parser.add_argument("--reference", help="a master you like: the proposal follows it")
+    parser.add_argument("--lock", type=_lock, action="append", default=[],
+                        metavar="STAGE.NAME=VALUE",
+                        help="keep a parameter at your value; the model proposes the rest "
+                             "(repeatable)")
+    parser.add_argument("--weights", help="model weights (default: the shipped ones)")
+
+
+def _proposal_source(args: argparse.Namespace):
+    """Where the parameters come from: a params file, the defaults, or the model (a function of
+    the loaded audio). Returns (ChainParams or proposal function, a short description)."""
+    from model.errors import ParamsError
+    from model.params import ChainParams
+
+    shaping = [option for option, used in (("--reference", args.reference),
+                                           ("--lock", args.lock)) if used]
+    if getattr(args, "params", None) is not None or args.no_model:
+        if shaping:
+            source = "--params" if getattr(args, "params", None) is not None else "--no-model"
+            verb = "shape" if len(shaping) > 1 else "shapes"
+            raise ParamsError(f"{' and '.join(shaping)} {verb} the model's proposal; not "
+                              f"possible with {source}")
+        if args.no_model:
+            return ChainParams(), "defaults"
+        return ChainParams.load(args.params), "params file"
+    locks = dict(args.lock)
+    for key, value in locks.items():
+        ChainParams().replace(key, value)
+
+    def propose(audio, sample_rate_hz: int) -> ChainParams:
+        """Loads the model (and reference) only once the input has proved readable."""
+        from model import audio_io, proposer
+
+        model = proposer.load(args.weights or proposer.DEFAULT_WEIGHTS)
+        reference = audio_io.load(args.reference) if args.reference else None
+        return proposer.propose(model, audio, sample_rate_hz, args.target_lufs,
+                                reference=None if reference is None else reference.audio,
+                                reference_fs=None if reference is None else
+                                reference.sample_rate_hz, locks=locks)
+
+    return propose, "model" + (" with reference" if args.reference else "") + \
+        (f", {len(locks)} locked" if locks else "")
 
 
 def _add_output_options(parser: argparse.ArgumentParser, formats: dict) -> None:
@@ -78,16 +145,17 @@ def _cmd_master(args: argparse.Namespace) -> int:
     from model import audio_io, mastering, targeting
 
     targeting.check_target(args.target_lufs, args.ceiling_dbtp)
-    params = _load_params(args.params)
     if args.report:
         audio_io.check_output_path(args.report, args.input)
+    params, source = _proposal_source(args)
     report = mastering.master_file(args.input, args.output, params, args.target_lufs,
                                    args.ceiling_dbtp, args.format, args.sample_rate)
-    doc = report.to_json()
+    doc = {**report.to_json(), "params_from": source}
     if args.report:
         mastering.write_json(doc, args.report)
     before, after, target = report.before, report.after, report.targeting
-    print(f"wrote {report.output_path} ({report.format_name}, {report.sample_rate_hz} Hz)")
+    print(f"wrote {report.output_path} ({report.format_name}, {report.sample_rate_hz} Hz), "
+          f"parameters from the {source}")
     print(f"  loudness  {before.integrated_lufs:7.2f} → {after.integrated_lufs:7.2f} LUFS"
           f"   {target.message()}")
     print(f"  true peak {before.true_peak_dbtp:7.2f} → {after.true_peak_dbtp:7.2f} dBTP"
@@ -108,14 +176,24 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from model import audio_io
+    from model import audio_io, mastering
     from model.loudness import analyze
+    from model.params import ChainParams
 
+    if args.params_out:
+        audio_io.check_output_path(args.params_out, args.input)
     track = audio_io.load(args.input)
     report = analyze(track.audio, track.sample_rate_hz)
+    source, source_name = _proposal_source(args)
+    proposal = source if isinstance(source, ChainParams) else \
+        source(track.audio, track.sample_rate_hz)
+    if args.params_out:
+        mastering.write_json(proposal.to_json(), args.params_out)
     if args.json:
         print(json.dumps({"input": str(track.path), "sample_rate_hz": track.sample_rate_hz,
-                          "channels": track.channels, **report.to_json()}, indent=2))
+                          "channels": track.channels, **report.to_json(),
+                          "proposal": proposal.to_json(), "proposal_from": source_name},
+                         indent=2))
         return 0
     rows = [
         ("file", f"{track.path.name} ({track.channels} ch, {track.sample_rate_hz} Hz, "
@@ -132,7 +210,23 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     ]
     for name, value in rows:
         print(f"{name:>15}  {value}")
+    _print_proposal(proposal, source_name, dict(args.lock))
     return 0
+
+
+def _print_proposal(params, source: str, locks: dict[str, float]) -> None:
+    from model.params import TABLE
+
+    print(f"\nproposal from the {source} (* = locked, ~ = at the default)")
+    stage = None
+    for row in TABLE:
+        if row.stage != stage:
+            stage = row.stage
+            state = "" if params.enabled[stage] else "  (bypassed)"
+            print(f"  {stage}{state}")
+        value = params.values[stage][row.name]
+        mark = "*" if row.key in locks else "~" if value == row.default else " "
+        print(f"    {mark} {row.name:<22} {value:10.3f} {row.unit}")
 
 
 def _cmd_params(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +61,10 @@ def _meter_summary(meters: dict[str, Any]) -> dict[str, Any]:
     for stage, values in meters.items():
         for name, value in values.items():
             array = np.asarray(value, dtype=np.float64)
-            if array.size > 1:
+            if array.ndim > 0:
                 summary[f"{stage}.{name}.max"] = round(float(np.max(array)), 4)
                 summary[f"{stage}.{name}.mean"] = round(float(np.mean(array)), 4)
-            elif np.isfinite(array).all():
+            elif np.isfinite(array):
                 summary[f"{stage}.{name}"] = round(float(array), 4)
     return summary
 
@@ -94,16 +95,25 @@ def _load(input_path: str | Path, sample_rate_hz: int | None,
     return audio, rate, track.path
 
 
-def master_file(input_path: str | Path, output_path: str | Path, params: ChainParams,
+Proposal = Callable[[np.ndarray, int], ChainParams]
+"""Parameters for a track from its audio (C, N) at its rate: the model's proposal."""
+
+
+def master_file(input_path: str | Path, output_path: str | Path, params: ChainParams | Proposal,
                 target_lufs: float, ceiling_dbtp: float, format_name: str | None = None,
                 sample_rate_hz: int | None = None) -> JobReport:
-    """Master a file: the chain with ``params``, the limiter's ceiling at ``ceiling_dbtp``, and
-    the trim before the limiter chosen so the master lands on ``target_lufs``."""
+    """Master a file: the chain with ``params`` (or with the parameters ``params(audio, rate)``
+    proposes for the loaded track), the limiter's ceiling at ``ceiling_dbtp``, and the trim
+    before the limiter chosen so the master lands on ``target_lufs``."""
     from model.loudness import analyze
 
     fmt, output = _prepare(input_path, output_path, format_name, sample_rate_hz)
     timings: dict[str, float] = {}
     audio, rate, source = _load(input_path, sample_rate_hz, timings)
+    if not isinstance(params, ChainParams):
+        start = time.perf_counter()
+        params = params(audio, rate)
+        timings["propose"] = time.perf_counter() - start
     start = time.perf_counter()
     before = analyze(audio, rate)
     timings["analyse_input"] = time.perf_counter() - start

@@ -51,6 +51,9 @@ DEFAULT_UNIT_MARGIN = 0.01
 LAST_LAYER_GAIN = 0.01
 """The heads' last weights start this small, so the untrained proposal sits near the defaults."""
 FILE_FORMAT = 1
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "model" / \
+    "greymaster-proposer.pt"
+"""The shipped weights (trained by ``make train``; see the model card beside them)."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,14 @@ def _lock_tensors(locks: Mapping[str, float]) -> tuple[ChainParams, Tensor, Tens
     return locked, units, mask
 
 
+def _snap_to_ends(unit: float) -> float:
+    """A unit value within ``DEFAULT_UNIT_MARGIN`` of 0 or 1 means the end itself (the sigmoid
+    never reaches it): a proposed upmix width of 0.004 is "off", as the default is."""
+    if unit <= DEFAULT_UNIT_MARGIN:
+        return 0.0
+    return 1.0 if unit >= 1.0 - DEFAULT_UNIT_MARGIN else unit
+
+
 def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs: float,
             reference: np.ndarray | None = None, reference_fs: int | None = None,
             locks: Mapping[str, float] | None = None) -> ChainParams:
@@ -296,7 +307,8 @@ def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs
         if lock_mask[0, column]:
             value = locked.values[row.stage][row.name]
         else:
-            value = min(max(float(row.from_unit(units[column])), row.minimum), row.maximum)
+            value = float(row.from_unit(_snap_to_ends(float(units[column]))))
+            value = min(max(value, row.minimum), row.maximum)
         values[row.stage][row.name] = value
     return ChainParams(values)
 

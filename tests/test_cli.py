@@ -99,6 +99,8 @@ def test_analyze_text_and_params_listing(mix, capsys):
 def bad_cases(tmp, mix):
     text = tmp / "notes.wav"
     text.write_text("not audio\n")
+    text_mp3 = tmp / "notes.mp3"
+    text_mp3.write_text("not audio either\n" * 100)
     bad_json = tmp / "bad.json"
     bad_json.write_text("{")
     damaged = tmp / "damaged.wav"
@@ -113,6 +115,7 @@ def bad_cases(tmp, mix):
     return {
         "missing input": (["master", str(tmp / "nope.wav"), "-o", out], "not found"),
         "not audio": (["master", str(text), "-o", out], "cannot decode"),
+        "text as mp3": (["master", str(text_mp3), "-o", out, "--no-model"], "cannot decode"),
         "bad json": (["master", str(mix), "-o", out, "--params", str(bad_json)],
                      "not valid JSON"),
         "out of range": (["render", str(mix), "-o", out, "--params", str(out_of_range)],
@@ -159,3 +162,95 @@ def test_master_of_a_real_recording_meets_target_and_ceiling(loud_track, tmp_pat
     assert pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64)) == \
         pytest.approx(target, abs=0.15)
     assert true_peak_dbtp(np.ascontiguousarray(audio.T)) <= -1.0
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A proposer's weights (untrained: what is tested here is the plumbing, not its taste)."""
+    import torch
+
+    from model import proposer
+
+    torch.manual_seed(3)
+    model = proposer.Proposer()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    path = tmp_path_factory.mktemp("model") / "w.pt"
+    proposer.save(model, path)
+    return path
+
+
+def test_analyze_shows_the_proposal_and_saves_it_for_render(mix, weights, tmp_path, capsys):
+    from model import audio_io, proposer
+
+    params_path = tmp_path / "proposal.json"
+    assert main(["analyze", str(mix), "--weights", str(weights), "--target-lufs", "-9",
+                 "--lock", "compressor.ratio=2.5", "--params-out", str(params_path)]) == 0
+    text = capsys.readouterr().out
+    assert "proposal from the model, 1 locked" in text and "* ratio" in text
+    saved = ChainParams.load(params_path)
+    track = audio_io.load(mix)
+    expected = proposer.propose(proposer.load(weights), track.audio, track.sample_rate_hz, -9.0,
+                                locks={"compressor.ratio": 2.5})
+    assert saved == expected and saved.values["compressor"]["ratio"] == 2.5
+    assert saved != ChainParams()
+    out = tmp_path / "r.wav"
+    assert main(["render", str(mix), "-o", str(out), "--params", str(params_path),
+                 "--format", "wav32f"]) == 0
+    audio, _ = sf.read(out, dtype="float32")
+    np.testing.assert_allclose(audio.T, chain.render(track.audio, FS, expected).audio, atol=1e-6)
+
+
+def test_master_uses_the_model_unless_told_otherwise(mix, weights, tmp_path):
+    reports = {}
+    for name, extra in {"model": [], "defaults": ["--no-model"],
+                        "reference": ["--reference", str(mix)],
+                        "locked": ["--lock", "stereo.width=1.5"]}.items():
+        report = tmp_path / f"{name}.json"
+        assert main(["master", str(mix), "-o", str(tmp_path / f"{name}.wav"), "--weights",
+                     str(weights), "--report", str(report), *extra]) in (0, 1)
+        reports[name] = json.loads(report.read_text())
+    assert reports["model"]["params_from"] == "model"
+    assert reports["defaults"]["params_from"] == "defaults"
+    assert reports["reference"]["params_from"] == "model with reference"
+    assert reports["locked"]["params"]["stereo"]["width"] == 1.5
+    defaults = ChainParams().to_json()
+    assert reports["defaults"]["params"]["compressor"] == defaults["compressor"]
+    assert reports["model"]["params"] != reports["defaults"]["params"]
+    assert reports["reference"]["params"] != reports["model"]["params"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--no-model", "--lock", "compressor.ratio=2"], "not possible with --no-model"),
+    (["--params", "p.json", "--reference", "r.wav"], "not possible with --params"),
+    (["--lock", "compressor.ratio"], "expected STAGE.NAME=VALUE"),
+    (["--lock", "compressor.rattio=2"], "unknown parameter"),
+    (["--lock", "compressor.ratio=99"], "ratio"),
+    (["--weights", "missing.pt"], "model weights not found"),
+    (["--reference", "missing.wav"], "not found"),
+])
+def test_model_option_mistakes_are_one_line_errors(mix, weights, tmp_path, capsys, extra,
+                                                   message):
+    extra = [str(tmp_path / e) if e.endswith((".json", ".wav", ".pt")) else e for e in extra]
+    if "--weights" not in extra:
+        extra += ["--weights", str(weights)]
+    out = tmp_path / "o.wav"
+    try:
+        status = main(["master", str(mix), "-o", str(out), *extra])
+    except SystemExit as exit_:
+        status = exit_.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("frames", [1, 2, 100])
+def test_master_of_a_few_samples_works(tmp_path, frames):
+    source = tmp_path / "tiny.wav"
+    sf.write(source, np.full((frames, 2), 0.1), FS, subtype="FLOAT")
+    out = tmp_path / "o.wav"
+    assert main(["master", str(source), "-o", str(out), "--no-model"]) in (0, 1)
+    audio, _ = sf.read(out)
+    assert audio.shape == (frames, 2) and np.isfinite(audio).all()
