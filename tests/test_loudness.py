@@ -389,17 +389,22 @@ def test_torch_gradient_reaches_the_audio():
 
 # --- real music ---------------------------------------------------------------------------------
 
+MIN_MUSIC_S = 20.0
+
+
 @pytest.fixture(scope="module")
 def corpus_excerpts():
-    """First 60 s of up to two tracks per sample rate from $GREYMASTER_CORPUS (≥ 3 tracks)."""
+    """First 60 s of up to two tracks per sample rate from $GREYMASTER_CORPUS (≥ 3 tracks).
+    Files under 20 s (sound effects in some soundtrack packages) are not music: left out."""
     folder = os.environ.get("GREYMASTER_CORPUS")
     if not folder or not Path(folder).is_dir():
         pytest.skip("GREYMASTER_CORPUS is not set to a folder of music")
     paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in CORPUS_EXTENSIONS)
     chosen, per_rate = [], {}
     for path in paths:
-        rate_hz = sf.info(str(path)).samplerate
-        if per_rate.get(rate_hz, 0) < 2:
+        info = sf.info(str(path))
+        rate_hz = info.samplerate
+        if info.duration >= MIN_MUSIC_S and per_rate.get(rate_hz, 0) < 2:
             per_rate[rate_hz] = per_rate.get(rate_hz, 0) + 1
             chosen.append(path)
     if len(chosen) < 3:
