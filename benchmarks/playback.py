@@ -13,10 +13,6 @@ worker under 25 % of one core, the callback well under 1 ms.
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
-import platform
 import sys
 import threading
 import time
@@ -24,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import find_main_track, machine, write_results
 from greymaster_app.playback import devices
 from greymaster_app.playback.player import Player
 from model import audio_io
@@ -31,8 +28,6 @@ from model.params import ChainParams
 from tests.virtual_audio import VirtualAudio
 from training.corpus import audio_files, default_cache_dir
 
-RESULTS = Path(__file__).parent / "results"
-MAIN_TRACK = "brokenlight.ogg"
 BLOCK_SIZES = (256, 512, 1024)
 SWEEP_KEY = "eq.peak2_gain_db"
 SWEEP_PERIOD_S = 2.0
@@ -114,23 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=default_cache_dir())
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
-    track_path = next((p for p in audio_files(args.corpus) if p.name == MAIN_TRACK), None)
+    track_path = find_main_track(audio_files(args.corpus), args.corpus)
     if track_path is None:
-        print(f"benchmarks: {MAIN_TRACK} not found under {args.corpus}; run `make corpus`",
-              file=sys.stderr)
         return 2
     track = audio_io.load(track_path)
     with VirtualAudio() as audio_device:
         devices.refresh()
         rows = [bench_block_size(track.audio, track.sample_rate_hz, audio_device.device_name,
                                  blocksize, args.seconds) for blocksize in BLOCK_SIZES]
-    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+    results = {"machine": machine(),
                "track": track_path.name, "sweep": f"{SWEEP_KEY} every {SWEEP_INTERVAL_S} s",
                "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "playback.json"
-    out.write_text(json.dumps(results, indent=2, default=lambda v: None if math.isinf(v) else v)
-                   + "\n")
+    out = write_results("playback", results)
     print(_table(rows))
     print(f"\nwrote {out}")
     return 0

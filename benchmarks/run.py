@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -24,14 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.pedalboard_chain import board
+from benchmarks.report import find_main_track, machine, write_results
 from model import audio_io, chain, targeting
 from model.dsp.truepeak import true_peak_dbtp
 from model.loudness import integrated_loudness
 from model.params import ChainParams
 from training.corpus import audio_files, default_cache_dir
 
-RESULTS = Path(__file__).parent / "results"
-MAIN_TRACK = "brokenlight.ogg"
 TARGETS_LUFS = (-14.0, -9.0, -23.0)
 CEILING_DBTP = -1.0
 BLOCK_FRAMES = 512
@@ -194,10 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targeting-tracks", type=int, default=4)
     args = parser.parse_args(argv)
     files = audio_files(args.corpus)
-    main_track = next((p for p in files if p.name == MAIN_TRACK), None)
+    main_track = find_main_track(files, args.corpus)
     if main_track is None:
-        print(f"benchmarks: {MAIN_TRACK} not found under {args.corpus}; run `make corpus`",
-              file=sys.stderr)
         return 2
     track = audio_io.load(main_track)
     audio, rate = track.audio, track.sample_rate_hz
@@ -205,18 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     step = max(1, len(others) // max(1, args.targeting_tracks - 1))
     targeting_tracks = [main_track, *others[::step][: args.targeting_tracks - 1]]
     results = {
-        "machine": {"python": platform.python_version(), "processor": platform.processor(),
-                    "cpus": os.cpu_count()},
+        "machine": machine(),
         "track": main_track.name, "track_s": track.duration_s,
         "render": bench_render(audio, rate, args.repeats),
         "streaming": bench_streaming(audio, rate),
         "processes": bench_processes(main_track, max(3, args.repeats // 2 + 1)),
         "targeting": bench_targeting(targeting_tracks),
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "engine.json"
-    out.write_text(json.dumps(results, indent=2, default=lambda v: None if math.isinf(v) else v)
-                   + "\n")
+    out = write_results("engine", results)
     print(_table(results))
     print(f"\nwrote {out}")
     return 0
