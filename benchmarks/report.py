@@ -23,9 +23,19 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     """Write ``benchmarks/results/<name>.json``; its path."""
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps(results, indent=2, default=lambda v: None if math.isinf(v) else v)
-                   + "\n")
+    out.write_text(json.dumps(_finite(results), indent=2, allow_nan=False) + "\n")
     return out
+
+
+def _finite(value: Any) -> Any:
+    """The document with every non-finite float replaced by None (JSON has no infinity)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 MAIN_TRACK = "brokenlight.ogg"
