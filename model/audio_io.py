@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -118,21 +119,34 @@ def _decoder_notes_silenced(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
-def load(path: str | Path) -> Track:
-    """Read an audio file; ``AudioFileError`` with a plain message for anything unusable."""
-    path = Path(path)
-    _check_readable(path)
-    _check_wav_complete(path)
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """libsndfile calls on ``path``, their failures as ``AudioFileError`` for people."""
     try:
         with _decoder_notes_silenced(path):
-            info = sf.info(str(path))
-            data, sample_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
+            yield
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise AudioFileError(
             f"cannot decode {path.name}: not a readable WAV, FLAC, OGG, MP3 or AIFF file "
             f"({_first_line(exc)})") from None
     except OSError as exc:
         raise AudioFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _probe(path: Path) -> Any:
+    """The file's header (``soundfile.info``), after the checks that need no decoding."""
+    _check_readable(path)
+    _check_wav_complete(path)
+    with _decoding(path):
+        return sf.info(str(path))
+
+
+def load(path: str | Path) -> Track:
+    """Read an audio file; ``AudioFileError`` with a plain message for anything unusable."""
+    path = Path(path)
+    info = _probe(path)
+    with _decoding(path):
+        data, sample_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
     audio = np.ascontiguousarray(data.T)
     _check_decoded(audio, int(sample_rate_hz), path)
     return Track(audio, int(sample_rate_hz), path, f"{info.format}/{info.subtype}")
@@ -145,15 +159,7 @@ def open_blocks(path: str | Path, frames: int) -> tuple[int, int, Iterator[np.nd
     call for an unusable file, or while iterating if the data turns out damaged part-way.
     """
     path = Path(path)
-    _check_readable(path)
-    _check_wav_complete(path)
-    try:
-        with _decoder_notes_silenced(path):
-            info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise AudioFileError(
-            f"cannot decode {path.name}: not a readable WAV, FLAC, OGG, MP3 or AIFF file "
-            f"({_first_line(exc)})") from None
+    info = _probe(path)
     _check_decoded(np.zeros((info.channels, max(info.frames, 1)), np.float32),
                    info.samplerate, path)
 

@@ -210,6 +210,11 @@ class ChainParams:
         """A copy of one stage's values."""
         return dict(self.values[stage])
 
+    def units(self) -> list[float]:
+        """Every value in its row's 0–1 units (``ParamSpec.to_unit``), in TABLE order: the
+        layout the proposer's heads and the training targets use."""
+        return [row.to_unit(self.values[row.stage][row.name]) for row in TABLE]
+
     def replace(self, key: str, value: float) -> ChainParams:
         """A copy with ``stage.name`` set to ``value`` (validated)."""
         row = spec(key)

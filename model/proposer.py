@@ -87,7 +87,7 @@ def units_to_physical(units: Tensor) -> dict[str, dict[str, Tensor]]:
 
 def default_units() -> Tensor:
     """The table's defaults as unit values, in TABLE order. Shape: (37,) float32."""
-    return torch.tensor([row.to_unit(row.default) for row in TABLE], dtype=torch.float32)
+    return torch.tensor(ChainParams().units(), dtype=torch.float32)
 
 
 class _ResidualBlock(nn.Module):
@@ -266,8 +266,7 @@ def _lock_tensors(locks: Mapping[str, float]) -> tuple[ChainParams, Tensor, Tens
             raise ParamsError(f"lock {key} needs a number, got {value!r}")
         locked = locked.replace(key, value)
     mask = torch.tensor([[row.key in locks for row in TABLE]])
-    units = torch.tensor([[row.to_unit(locked.values[row.stage][row.name]) for row in TABLE]],
-                         dtype=torch.float32)
+    units = torch.tensor([locked.units()], dtype=torch.float32)
     return locked, units, mask
 
 

@@ -6,8 +6,9 @@ import torch
 
 from model.loudness import integrated_loudness
 from model.params import TABLE
+from model.proposer import default_units
 from tests.signals import music_like
-from training.losses import LossWeights, MasteringLoss, default_units, masked_l1
+from training.losses import LossWeights, MasteringLoss, masked_l1
 
 FS = 44100
 

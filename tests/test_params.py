@@ -86,3 +86,14 @@ def test_hostile_files_are_refused_with_a_message(tmp_path, text, message):
         path.write_text(text)
     with pytest.raises(ParamsError, match=message):
         params.ChainParams.load(path)
+
+
+def test_units_follow_the_table_order_and_invert():
+    chosen = params.ChainParams().replace("compressor.ratio", 20.0).replace("eq.peak1_gain_db", -6)
+    units = chosen.units()
+    keys = [row.key for row in params.TABLE]
+    assert len(units) == len(keys)
+    assert units[keys.index("compressor.ratio")] == pytest.approx(1.0)
+    assert units[keys.index("eq.peak1_gain_db")] == pytest.approx(0.25)  # −6 in −12 … 12
+    for row, unit in zip(params.TABLE, units, strict=True):
+        assert row.from_unit(unit) == pytest.approx(chosen.values[row.stage][row.name])

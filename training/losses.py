@@ -22,18 +22,13 @@ import auraloss
 import torch
 
 from model.loudness import integrated_loudness_torch
-from model.params import TABLE
+from model.proposer import default_units
 
 FFT_SIZES = (2048, 1024, 512)
 HOP_SIZES = (512, 256, 128)
 WINDOW_LENGTHS = (2048, 1024, 512)
 LUFS_FLOOR = -70.0
 """Loudness below this (silence) is clamped, so the loss stays finite."""
-
-
-def default_units() -> torch.Tensor:
-    """The table's defaults in 0–1 units. Shape: (37,)."""
-    return torch.tensor([spec.to_unit(spec.default) for spec in TABLE], dtype=torch.float32)
 
 
 @dataclass(frozen=True)

@@ -213,8 +213,8 @@ def true_peak_compliant(audio: np.ndarray, ceiling_dbtp: float) -> bool:
 
 
 def unit_vector(params: ChainParams) -> np.ndarray:
-    """The parameters as unit values (each row's ``to_unit``) in TABLE order. Shape: (37,)."""
-    return np.array([row.to_unit(params.values[row.stage][row.name]) for row in TABLE])
+    """The parameters as unit values (``ChainParams.units``). Shape: (37,)."""
+    return np.array(params.units())
 
 
 def param_recovery_error(predicted_units: np.ndarray, known_units: np.ndarray,

@@ -140,8 +140,10 @@ def chain_output(batch: dict[str, torch.Tensor], physical: dict, stages: tuple[s
     ours = integrated_loudness_torch(pre_limiter[..., context:], sample_rate_hz)
     theirs = integrated_loudness_torch(batch["target"].float(), sample_rate_hz)
     usable = torch.isfinite(ours) & torch.isfinite(theirs)
-    trim_db = torch.where(usable, theirs - torch.where(usable, ours, theirs),
-                          torch.zeros_like(ours))
+    # Silence measures −inf: no trim there, and −inf kept out of the graph (a masked −inf
+    # still sends NaN back through torch.where).
+    safe_ours = torch.where(usable, ours, torch.zeros_like(ours))
+    trim_db = torch.where(usable, theirs - safe_ours, torch.zeros_like(ours))
     levelled = pre_limiter * (10.0 ** (trim_db / 20.0))[:, None, None]
     if "limiter" in stages:
         levelled, _ = stage_module("limiter").forward_torch(levelled, params["limiter"],
