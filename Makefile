@@ -6,8 +6,10 @@ INSTALLED := $(VENV)/.installed
 CORPUS ?= $(HOME)/.cache/greymaster/corpus
 APT_UPDATED := $(HOME)/.cache/greymaster/.apt-updated
 # PortAudio for playback; PulseAudio's null sink and ALSA's pulse plugin are the virtual sound card
-# of the playback tests and benchmarks (tests/virtual_audio.py).
-SYSTEM_PACKAGES := libportaudio2 pulseaudio libasound2-plugins
+# of the playback tests and benchmarks (tests/virtual_audio.py); EGL, xkbcommon, fontconfig, GLib,
+# D-Bus and a font are what Qt needs to draw the app offscreen.
+SYSTEM_PACKAGES := libportaudio2 pulseaudio libasound2-plugins \
+	libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3 fonts-dejavu-core
 SYSTEM_INSTALLED := $(HOME)/.cache/greymaster/.system-packages
 DEMO := assets/demo/demo-premaster.flac
 

@@ -33,6 +33,25 @@ T = TypeVar("T")
 TARGET_RANGE_LUFS = (-40.0, -5.0)
 
 
+@dataclass(frozen=True)
+class TargetPreset:
+    """A named delivery target: integrated loudness and true-peak ceiling."""
+
+    key: str
+    title: str
+    lufs: float
+    ceiling_dbtp: float
+
+
+TARGET_PRESETS: tuple[TargetPreset, ...] = (
+    TargetPreset("streaming", "Streaming (−14 LUFS / −1 dBTP)", -14.0, -1.0),
+    TargetPreset("apple", "Apple Music (−16 LUFS / −1 dBTP)", -16.0, -1.0),
+    TargetPreset("loud", "Loud (−9 LUFS / −1 dBTP)", -9.0, -1.0),
+    TargetPreset("broadcast", "EBU R128 broadcast (−23 LUFS / −1 dBTP)", -23.0, -1.0),
+)
+"""Delivery targets offered by the app; any other pair within range is a custom target."""
+
+
 def check_target(target_lufs: float, ceiling_dbtp: float) -> None:
     """``ParamsError`` unless the target and ceiling are values a master can be made to."""
     low, high = TARGET_RANGE_LUFS

@@ -1,6 +1,11 @@
-"""Shared fixtures: the real-music corpus (fetched by `make corpus`, see training/corpus.py)."""
+"""Shared fixtures: the real-music corpus (fetched by `make corpus`, see training/corpus.py).
+
+Qt draws offscreen: the tests need no display.
+"""
 
 import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
 
 import pytest
