@@ -242,3 +242,22 @@ def test_bad_blocks_rates_and_sizes_are_refused():
         meters.PathMeter(FS, spectrum_size=1001)
     with pytest.raises(ValueError, match="window"):
         meter.recent_gated_lufs(0.0)
+
+
+def test_whole_track_reading_agrees_with_the_offline_analysis_and_the_live_spectrum():
+    rate = 48000
+    t = np.arange(5 * rate) / rate
+    freq_hz = 93 * rate / 4096  # centred on bin 93
+    audio = np.stack([0.5 * np.sin(2 * np.pi * freq_hz * t),
+                      0.25 * np.sin(2 * np.pi * freq_hz * t)]).astype(np.float32)
+    reading = meters.whole_track_reading(audio, rate)
+    report = loudness.analyze(audio, rate)
+    assert reading.integrated_lufs == report.integrated_lufs
+    assert reading.true_peak_max_dbtp == reading.true_peak_dbtp == report.true_peak_dbtp
+    assert math.isnan(reading.momentary_lufs) and math.isnan(reading.short_term_lufs)
+    live = meters.PathMeter(rate)
+    live.process(audio)
+    mid_amplitude_db = 20 * math.log10(0.375)
+    assert reading.spectrum_db[93] == pytest.approx(mid_amplitude_db, abs=0.01)
+    assert live.reading().spectrum_db[93] == pytest.approx(reading.spectrum_db[93], abs=0.05)
+    assert reading.spectrum_db.shape == live.spectrum_frequencies_hz.shape

@@ -209,6 +209,9 @@ def test_meters_follow_the_playhead(excerpt, audio_device):
     assert position_s - 0.1 <= meters.position_s <= position_s
     assert meters.output.true_peak_max_dbtp <= -1.0 + 1e-6
     assert np.isfinite(meters.input.momentary_lufs)
+    block = meters.master_block
+    assert block.shape[0] == 2 and 0 < block.shape[1] <= 256 and not block.flags.writeable
+    assert np.max(np.abs(block)) <= 10 ** (-1.0 / 20) + 1e-6
 
 
 def test_without_a_device_playback_says_why_and_can_be_retried(excerpt, audio_device):

@@ -327,3 +327,39 @@ def test_streamer_is_silent_for_its_latency_after_reset():
         out, _ = streamer.process(x)
         assert np.all(out[:, : streamer.latency_samples] == 0.0)
         streamer.reset()
+
+
+# --- the static transfer curve (the GUI's picture) ------------------------------------------
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"drive_db": 24.0, "hardness": 1.0, "mix": 1.0, "bias": -0.1},
+    {"drive_db": 6.0, "hardness": 0.0, "mix": 1.0, "bias": 0.1},
+    {"drive_db": 0.0, "hardness": 0.3, "mix": 0.5, "bias": 0.0},
+])
+def test_transfer_curve_is_what_render_does_to_a_slow_sine(changes):
+    """A 20 Hz sine swept over ±1.5 is slow enough that the oversampling filters and the
+    anti-aliasing averages act as the identity, so render = x + DC_block(curve(x) − x). The DC
+    block (linear, not part of the curve) is applied to the curve's difference by an
+    independent Butterworth high-pass. Measured: ≤ 1.4e-4 (at the hard-clip corners)."""
+    params = _params(**changes)
+    x = sine(20.0, 1.0, FS, level_dbfs=20 * np.log10(1.5), channels=1)
+    y = saturation.render(x, params, FS)[0][0].astype(np.float64)
+    x64 = x[0].astype(np.float64)
+    dc_block = scipy.signal.butter(2, saturation.DC_BLOCK_HZ, "highpass", fs=FS, output="sos")
+    expected = x64 + scipy.signal.sosfilt(dc_block, saturation.transfer_curve(x64, params) - x64)
+    settled = slice(int(0.5 * FS), None)
+    np.testing.assert_allclose(y[settled], expected[settled], rtol=0.0, atol=1e-3)
+
+
+def test_transfer_curve_follows_its_definition_at_points():
+    x = np.array([-1.5, -0.5, -0.01, 0.0, 0.01, 0.5, 1.5])
+    gain = 10.0 ** (12.0 / 20.0)
+    hard = {"drive_db": 12.0, "hardness": 1.0, "mix": 1.0, "bias": 0.0}
+    np.testing.assert_allclose(saturation.transfer_curve(x, hard), np.clip(gain * x, -1, 1) / gain)
+    soft = {**hard, "hardness": 0.0, "bias": 0.1, "mix": 0.5}
+    wet = (np.tanh(gain * x + 0.1) - np.tanh(0.1)) / gain
+    np.testing.assert_allclose(saturation.transfer_curve(x, soft), 0.5 * x + 0.5 * wet)
+    np.testing.assert_array_equal(saturation.transfer_curve(x, {**soft, "mix": 0.0}), x)
+    for hardness in (0.0, 0.4, 1.0):
+        assert saturation.transfer_curve(np.zeros(1), {**soft, "hardness": hardness})[0] == 0.0

@@ -250,3 +250,44 @@ def level_match_gain_db(original: PathMeter, master: PathMeter,
     if not (math.isfinite(original_lufs) and math.isfinite(master_lufs)):
         return None
     return master_lufs - original_lufs
+
+
+def whole_track_reading(audio: np.ndarray, sample_rate_hz: float,
+                        spectrum_size: int = 4096) -> PathReading:
+    """What the meters show for a whole signal when nothing plays.
+
+    Integrated loudness, loudness range, true peak (both fields: the maximum over the track),
+    correlation and width are ``model.loudness.analyze``'s; momentary and short-term loudness
+    belong to a moment and are NaN (shown as "—"). The spectrum is the long-term average of the
+    live meter's spectrum: the mid signal in periodic-Hann frames of ``spectrum_size`` samples
+    with half overlap, power averaged over frames, scaled like ``PathMeter`` (a stationary sine
+    reads the same in both).
+
+    Shape: audio (channels, N) with 1 or 2 channels; ``spectrum_db`` (spectrum_size // 2 + 1,).
+    """
+    report = loudness.analyze(audio, sample_rate_hz)
+    mid = audio.mean(axis=0, dtype=np.float64)
+    if mid.size < spectrum_size:
+        mid = np.pad(mid, (0, spectrum_size - mid.size))
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(spectrum_size) / spectrum_size)
+    hop = spectrum_size // 2
+    starts = range(0, mid.size - spectrum_size + 1, hop)
+    power = np.zeros(spectrum_size // 2 + 1)
+    for start in starts:
+        frame = mid[start: start + spectrum_size] * window
+        power += np.abs(np.fft.rfft(frame)) ** 2
+    magnitude = np.sqrt(power / len(starts)) * (2.0 / window.sum())
+    floor = 10.0 ** (SPECTRUM_FLOOR_DB / 20.0)
+    spectrum_db = (20.0 * np.log10(np.maximum(magnitude, floor))).astype(np.float32)
+    spectrum_db.setflags(write=False)
+    return PathReading(
+        momentary_lufs=math.nan,
+        short_term_lufs=math.nan,
+        integrated_lufs=report.integrated_lufs,
+        loudness_range_lu=report.lra_lu,
+        true_peak_dbtp=report.true_peak_dbtp,
+        true_peak_max_dbtp=report.true_peak_dbtp,
+        correlation=report.correlation,
+        width=report.width,
+        spectrum_db=spectrum_db,
+    )

@@ -76,6 +76,9 @@ class PlaybackMeters:
     limiter_gain_reduction_db: float
     level_match_db: float
     """Gain applied to the original while listening to A (0 with level matching off)."""
+    master_block: np.ndarray
+    """The master's samples of the block ending here, read-only (2, ≤ 256): the vectorscope's
+    input."""
 
 
 @dataclass
@@ -585,7 +588,7 @@ class Player:
         self._output_meter.process(master)
         heard_original = self._match(original)
         self._ring.write(heard_original, master, out_positions, generation)
-        self._publish(out_positions[-1], chain_meters)
+        self._publish(out_positions[-1], chain_meters, master)
 
     def _match(self, original: np.ndarray) -> np.ndarray:
         """The original at its level, or ramped to the master's loudness."""
@@ -604,7 +607,8 @@ class Player:
         ramp = np.linspace(previous, target, original.shape[1] + 1, dtype=np.float32)[1:]
         return original * ramp
 
-    def _publish(self, position_frames: int, chain_meters: dict[str, Any]) -> None:
+    def _publish(self, position_frames: int, chain_meters: dict[str, Any],
+                 master: np.ndarray) -> None:
         def block_max(stage: str) -> float:
             values = chain_meters.get(stage, {}).get("gain_reduction_db")
             return float(np.max(values)) if values is not None and np.size(values) else 0.0
@@ -615,9 +619,16 @@ class Player:
             output=self._output_meter.reading(),
             compressor_gain_reduction_db=block_max("compressor"),
             limiter_gain_reduction_db=block_max("limiter"),
-            level_match_db=20.0 * math.log10(self._match_gain))
+            level_match_db=20.0 * math.log10(self._match_gain),
+            master_block=_read_only(master))
         self._snapshots[self._snapshot_count % SNAPSHOTS] = (self._ring.written, snapshot)
         self._snapshot_count += 1
+
+
+def _read_only(block: np.ndarray) -> np.ndarray:
+    copy = np.array(block, dtype=np.float32)
+    copy.flags.writeable = False
+    return copy
 
 
 def _abort_quietly(stream: Any) -> None:

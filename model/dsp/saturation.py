@@ -361,6 +361,36 @@ def _dc_block_sos(sample_rate_hz: float) -> np.ndarray:
     return biquad.highpass(DC_BLOCK_HZ, sample_rate_hz)
 
 
+def transfer_curve(x: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
+    """The stage's static (memoryless) transfer curve: output for a constant input level.
+
+    y = x + mix·((shape(g·x + bias) − shape(bias)) / g − x), g = 10^(drive_db / 20), with
+    shape(u) = (1 − hardness)·tanh(u) + hardness·clip(u, −1, 1): the kernel's wet − dry
+    difference (``_shape_difference``) added to the dry signal, as ``render`` does, in float64.
+
+    Included: drive, the hardness blend, bias, the level compensation (÷ g and − shape(bias), so
+    y(0) = 0) and the mix. Left out, because they are not memoryless: the DC block, which removes
+    the signal-dependent mean of the difference that bias creates (so with bias ≠ 0 the rendered
+    output sits lower or higher than this curve by that mean), and the oversampling filters and
+    the anti-aliasing averages, which for a slowly varying input reduce to the identity.
+
+    Shape:
+        x: (...,) input sample values (full scale ±1) → (...,) float64.
+    Args:
+        params: drive_db, hardness, mix, bias (physical units, see ``model.params``).
+    """
+    drive_gain = db_to_gain(float(params["drive_db"]))
+    hardness = float(params["hardness"])
+    bias = float(params["bias"])
+
+    def shape(u: np.ndarray) -> np.ndarray:
+        return (1.0 - hardness) * np.tanh(u) + hardness * np.clip(u, -1.0, 1.0)
+
+    x = np.asarray(x, dtype=np.float64)
+    difference = (shape(drive_gain * x + bias) - shape(np.float64(bias))) / drive_gain - x
+    return x + float(params["mix"]) * difference
+
+
 def render(audio: np.ndarray, params: Mapping[str, float],
            sample_rate_hz: float) -> tuple[np.ndarray, dict]:
     """Saturate a whole track; the output is aligned with the input (latency removed).

@@ -1,0 +1,91 @@
+"""The chain's stages as tabs: each a ``StagePanel`` (knobs, bypass, reset) with its picture.
+
+The pictures: EQ curve with band handles, compressor transfer curve with the operating point and
+a gain-reduction meter, saturation curve, vectorscope with correlation and width, the limiter's
+gain-reduction meter and history. Stages without a picture of their own (a stage added to the
+table later) get knobs only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QWidget
+
+from greymaster_app.gui.pictures import (
+    CompressorCurve,
+    EqCurve,
+    GainReductionMeter,
+    SaturationCurve,
+    StereoScope,
+)
+from greymaster_app.gui.stage_panel import StagePanel
+from greymaster_app.playback.player import PlaybackMeters
+from model.params import STAGE_TITLES, STAGES, ChainParams
+
+
+class StageView(QTabWidget):
+    """One tab per stage, in signal order; signals re-emitted from every panel and the EQ curve."""
+
+    edited = Signal(str, float, bool)
+    resetRequested = Signal(str)
+    bypassToggled = Signal(str, bool)
+    resetStageRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.eq_curve = EqCurve()
+        self.compressor_curve = CompressorCurve()
+        self.compressor_meter = GainReductionMeter("Gain reduction")
+        self.saturation_curve = SaturationCurve()
+        self.scope = StereoScope()
+        self.limiter_meter = GainReductionMeter("Gain reduction")
+        compressor_picture = QWidget()
+        row = QHBoxLayout(compressor_picture)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.compressor_curve, 3)
+        row.addWidget(self.compressor_meter, 2)
+        pictures = {"eq": self.eq_curve, "compressor": compressor_picture,
+                    "saturation": self.saturation_curve, "stereo": self.scope,
+                    "limiter": self.limiter_meter}
+        self._panels: dict[str, StagePanel] = {}
+        for stage in STAGES:
+            panel = StagePanel(stage, pictures.get(stage))
+            panel.title_label.hide()  # the tab says it
+            panel.edited.connect(self.edited)
+            panel.resetRequested.connect(self.resetRequested)
+            panel.bypassToggled.connect(self.bypassToggled)
+            panel.resetStageRequested.connect(self.resetStageRequested)
+            self._panels[stage] = panel
+            self.addTab(panel, STAGE_TITLES[stage])
+        self.eq_curve.edited.connect(self.edited)
+
+    def panel(self, stage: str) -> StagePanel:
+        return self._panels[stage]
+
+    def show_params(self, params: ChainParams, proposal: ChainParams, overridden: set[str],
+                    sample_rate_hz: float) -> None:
+        """Show values, proposal marks, overrides and bypass on every panel and picture."""
+        for stage, panel in self._panels.items():
+            panel.show_params(params, proposal, overridden)
+            changed = sum(key.startswith(f"{stage}.") for key in overridden)
+            title = STAGE_TITLES[stage] + (f" • {changed}" if changed else "")
+            if not params.enabled[stage]:
+                title += " (off)"
+            self.setTabText(self.indexOf(panel), title)
+        self.eq_curve.show_params(params.stage("eq"), sample_rate_hz)
+        self.compressor_curve.show_params(params.stage("compressor"))
+        self.saturation_curve.show_params(params.stage("saturation"))
+
+    def show_meters(self, meters: PlaybackMeters) -> None:
+        """Feed the live meters of the visible stage (hidden pictures are not painted)."""
+        stage = STAGES[self.currentIndex()]
+        if stage == "compressor":
+            self.compressor_curve.show_operating_point(meters.compressor_gain_reduction_db)
+            self.compressor_meter.push(meters.compressor_gain_reduction_db, time.monotonic())
+        elif stage == "limiter":
+            self.limiter_meter.push(meters.limiter_gain_reduction_db, time.monotonic())
+        elif stage == "stereo":
+            self.scope.push_samples(meters.master_block)
+            self.scope.show_reading(meters.output.correlation, meters.output.width)
