@@ -38,11 +38,19 @@ $(SYSTEM_INSTALLED): $(APT_UPDATED) Makefile
 corpus: $(INSTALLED) $(APT_UPDATED)
 	$(BIN)/python -m training.corpus fetch --dest $(CORPUS)
 
+# With a display: the app on the demo. Headless: the same job from the command line, and a
+# screenshot of the app after its analysis of the demo (drawn offscreen).
 run: $(INSTALLED)
 	mkdir -p out
-	$(BIN)/greymaster master $(DEMO) -o out/demo-master.wav --report out/demo-master.json
-	@echo "--- report (out/demo-master.json) ---"
-	@cat out/demo-master.json
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(BIN)/greymaster-app $(DEMO); \
+	else \
+		echo "No display: mastering the demo headless, and drawing the app offscreen."; \
+		$(BIN)/greymaster master $(DEMO) -o out/demo-master.wav --report out/demo-master.json && \
+		QT_QPA_PLATFORM=offscreen $(BIN)/greymaster-app --screenshot out/greymaster-app.png $(DEMO) && \
+		echo "--- report (out/demo-master.json) ---" && cat out/demo-master.json && \
+		echo "--- the app after analysing the demo: out/greymaster-app.png ---"; \
+	fi
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -53,6 +61,7 @@ test: $(INSTALLED) corpus lint
 bench: $(INSTALLED) corpus
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.playback
+	$(BIN)/python -m benchmarks.app
 
 # The model: more soundtracks for training (about 600 MB, once), then one command from scratch.
 train-data: $(INSTALLED) $(APT_UPDATED)

@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
     crash-recovery copy of the session (None: no autosave)."""
 
     analysisFinished = Signal()
-    """Emitted when a track's analysis and first preview are shown (tests, ``--screenshot``)."""
+    """Emitted when a track's proposal is shown (its preview follows: ``busy()`` until then)."""
 
     def __init__(self, settings: QSettings, autosave_folder: Path | None = None,
                  analyser: Analyser | None = None) -> None:
@@ -308,13 +308,11 @@ class MainWindow(QMainWindow):
         reference = self._reference
         analyser, progress = self._analyser, self._progress
 
-        def work() -> tuple[Track, Session, Preview, PathReading]:
+        def work() -> tuple[Track, Session]:
             track = load_track(path, progress)
             progress.set("Listening: the model analyses the mix", 0.4)
             proposal = analyser.propose(track, target[0], reference)
-            session = Session(track.path, proposal, *target)
-            reading = whole_track_reading(track.audio, track.sample_rate_hz)
-            return track, session, preview(track, session.params, *target, progress), reading
+            return track, Session(track.path, proposal, *target)
 
         self._jobs.submit("analysis", work, self._analysis_done, self._job_failed)
 
@@ -325,35 +323,42 @@ class MainWindow(QMainWindow):
         self._begin_progress("Opening the session")
         progress = self._progress
 
-        def work() -> tuple[Track, Session, Preview, PathReading]:
+        def work() -> tuple[Track, Session]:
             session = Session.recover(path) if recover else Session.open(path)
-            track = load_track(session.track_path, progress)
-            reading = whole_track_reading(track.audio, track.sample_rate_hz)
-            return track, session, preview(track, session.params, session.target_lufs,
-                                           session.ceiling_dbtp, progress), reading
+            return load_track(session.track_path, progress), session
 
         self._jobs.submit("analysis", work, self._analysis_done, self._job_failed)
 
-    def _analysis_done(self, result: tuple[Track, Session, Preview, PathReading]) -> None:
-        track, session, first_preview, self.input_reading = result
+    def _analysis_done(self, result: tuple[Track, Session]) -> None:
+        """Show the proposal at once; the master's preview (and with it the trim the player
+        uses until then at 0 dB) and the original's meter values follow from the worker."""
+        track, self.session = result
         self._close_player()
         self.track = track
-        self.session = session
+        self.preview_result = None
+        self.input_reading = None
         self.session.subscribe(self._session_changed)
         self._spectrum_frequencies_hz = None
         self._recent.add(track.path)
         self._fill_recent_menu()
-        self.player = Player(track.audio, track.sample_rate_hz, self.session.params,
-                             first_preview.trim_db, device=self._device)
+        self.player = Player(track.audio, track.sample_rate_hz, self.session.params, 0.0,
+                             device=self._device)
         self.player.set_level_match(self._level_match)
         self.transport.set_listening_to_master(self.player.listening_to_master)
         self.loudness.reset()
-        self.waveform.set_audio(track.audio, first_preview.master, track.sample_rate_hz)
-        self._preview_done(first_preview)
+        self.waveform.set_audio(track.audio, None, track.sample_rate_hz)
         self._set_track_controls(True)
         self._show_session()
-        self._end_progress()
+        self._progress.set("Rendering the master", 0.6)
+        self._start_preview()
+        self._jobs.submit("input meters",
+                          lambda: whole_track_reading(track.audio, track.sample_rate_hz),
+                          self._input_reading_done, self._job_failed)
         self.analysisFinished.emit()
+
+    def _input_reading_done(self, reading: PathReading) -> None:
+        self.input_reading = reading
+        self._show_whole_track()
 
     def reanalyse(self) -> None:
         """Run the model again on this mix (reference and target as set); overrides stay."""
@@ -413,8 +418,9 @@ class MainWindow(QMainWindow):
 
     def _session_changed(self) -> None:
         self._show_session()
-        if self.player is not None and self.preview_result is not None:
-            self.player.set_params(self.session.params, self.preview_result.trim_db)
+        if self.player is not None:
+            trim_db = self.preview_result.trim_db if self.preview_result is not None else 0.0
+            self.player.set_params(self.session.params, trim_db)
         if self.track is not None:
             self._preview_timer.start()
             self._autosave_timer.start()
@@ -447,6 +453,7 @@ class MainWindow(QMainWindow):
                           self._preview_done, self._job_failed)
 
     def _preview_done(self, result: Preview) -> None:
+        self._end_progress()
         self.preview_result = result
         self.waveform.set_after(result.master)
         self._show_whole_track()
