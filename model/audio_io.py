@@ -8,10 +8,12 @@ so a failure never leaves a partial file and never touches the input.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,8 +162,7 @@ def open_blocks(path: str | Path, frames: int) -> tuple[int, int, Iterator[np.nd
     """
     path = Path(path)
     info = _probe(path)
-    _check_decoded(np.zeros((info.channels, max(info.frames, 1)), np.float32),
-                   info.samplerate, path)
+    _check_layout(info.channels, max(info.frames, 1), info.samplerate, path)
 
     def blocks() -> Iterator[np.ndarray]:
         seen = 0
@@ -182,34 +183,70 @@ def open_blocks(path: str | Path, frames: int) -> tuple[int, int, Iterator[np.nd
     return info.samplerate, info.channels, blocks()
 
 
+def frame_count(path: str | Path) -> int:
+    """Frames per channel that the file's header announces (an estimate for some MP3s)."""
+    return int(_probe(Path(path)).frames)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
-def _check_decoded(audio: np.ndarray, sample_rate_hz: int, path: Path) -> None:
-    if audio.shape[1] == 0:
+def _check_layout(channels: int, frames: int, sample_rate_hz: int, path: Path) -> None:
+    """``AudioFileError`` for a file without samples, with more than 2 channels or at a rate we
+    do not process."""
+    if frames == 0:
         raise AudioFileError(f"{path.name} contains no audio samples")
-    if audio.shape[0] > 2:
+    if channels > 2:
         raise AudioFileError(
-            f"{path.name} has {audio.shape[0]} channels; GreyMaster masters mono or stereo files "
+            f"{path.name} has {channels} channels; GreyMaster masters mono or stereo files "
             f"(export a stereo mix first)")
     if not MIN_SAMPLE_RATE_HZ <= sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
         raise AudioFileError(
             f"{path.name} has a sample rate of {sample_rate_hz} Hz; supported rates are "
             f"{MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz")
+
+
+def _check_decoded(audio: np.ndarray, sample_rate_hz: int, path: Path) -> None:
+    _check_layout(audio.shape[0], audio.shape[1], sample_rate_hz, path)
     if not np.all(np.isfinite(audio)):
         raise AudioFileError(f"{path.name} contains NaN or infinite samples (a damaged float file)")
+
+
+def _check_target_rate(to_hz: int) -> None:
+    if not MIN_SAMPLE_RATE_HZ <= to_hz <= MAX_SAMPLE_RATE_HZ:
+        raise AudioFileError(
+            f"sample rate {to_hz} Hz is not supported "
+            f"({MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz)")
+
+
+def resample_blocks(blocks: Iterable[np.ndarray], from_hz: int, to_hz: int,
+                    channels: int) -> Iterator[np.ndarray]:
+    """``resample`` over a stream: soxr's streaming resampler (VHQ), whose concatenated output
+    equals ``resample`` of the concatenated input. Shape: blocks (channels, n) → (channels, n').
+    """
+    if from_hz == to_hz:
+        yield from blocks
+        return
+    _check_target_rate(to_hz)
+    import soxr
+
+    stream = soxr.ResampleStream(from_hz, to_hz, channels, dtype="float32", quality="VHQ")
+    for block in blocks:
+        out = stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32))
+        if out.shape[0]:
+            yield np.ascontiguousarray(out.T)
+    tail = stream.resample_chunk(np.zeros((0, channels), np.float32), last=True)
+    if tail.shape[0]:
+        yield np.ascontiguousarray(tail.T)
 
 
 def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     """High-quality resampling with soxr (VHQ). Shape: (channels, N) → (channels, N·to/from)."""
     if from_hz == to_hz:
         return audio
-    if not MIN_SAMPLE_RATE_HZ <= to_hz <= MAX_SAMPLE_RATE_HZ:
-        raise AudioFileError(
-            f"sample rate {to_hz} Hz is not supported "
-            f"({MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz)")
+    _check_target_rate(to_hz)
     import soxr
 
     out = soxr.resample(audio.T, from_hz, to_hz, quality="VHQ")
@@ -244,9 +281,10 @@ def quantisation_margin(fmt: ExportFormat) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _quantise(audio: np.ndarray, bits: int, seed: int, out: np.ndarray) -> None:
-    """TPDF dither, rounding and clipping to ``bits`` in one pass; writes frames × channels
-    int32 with the sample in the top ``bits`` bits (how libsndfile reads int32)."""
+def _quantise(audio: np.ndarray, bits: int, seed: int, dither: bool, out: np.ndarray) -> None:
+    """TPDF dither (if ``dither``), rounding and clipping to ``bits`` in one pass; writes
+    frames × channels int32 with the sample in the top ``bits`` bits (how libsndfile reads
+    int32)."""
     scale = 2.0 ** (bits - 1)
     low, high = -scale, scale - 1.0
     shift = 32 - bits
@@ -255,24 +293,26 @@ def _quantise(audio: np.ndarray, bits: int, seed: int, out: np.ndarray) -> None:
     for n in range(audio.shape[1]):
         for c in range(audio.shape[0]):
             uniforms = 0.0
-            for sign in (1.0, -1.0):
-                state ^= state >> np.uint64(12)
-                state ^= state << np.uint64(25)
-                state ^= state >> np.uint64(27)
-                draw = (state * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)
-                uniforms += sign * (np.float64(draw) * to_unit)
+            if dither:
+                for sign in (1.0, -1.0):
+                    state ^= state >> np.uint64(12)
+                    state ^= state << np.uint64(25)
+                    state ^= state >> np.uint64(27)
+                    draw = (state * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)
+                    uniforms += sign * (np.float64(draw) * to_unit)
             level = np.floor(np.float64(audio[c, n]) * scale + uniforms + 0.5)
             out[n, c] = np.int32(min(max(level, low), high)) << shift
 
 
-def quantise(audio: np.ndarray, bits: int, seed: int = 0) -> np.ndarray:
+def quantise(audio: np.ndarray, bits: int, seed: int = 0, dither: bool = True) -> np.ndarray:
     """``bits``-bit integer samples with TPDF dither of ±1 LSB peak (the difference of two
-    uniform variables, xorshift64* generator), rounded and clipped.
+    uniform variables, xorshift64* generator), rounded and clipped; ``dither=False`` only
+    rounds (to nearest, halves up) and clips.
 
     Shape: (channels, samples) float → (samples, channels) int32, the sample in the top bits.
     """
     out = np.empty((audio.shape[1], audio.shape[0]), dtype=np.int32)
-    _quantise(audio, bits, seed, out)
+    _quantise(audio, bits, seed, dither, out)
     return out
 
 
@@ -302,13 +342,46 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def temporary_path(output: Path, suffix: str = ".partial") -> Path:
+    """A new empty file beside ``output`` (hidden, named after it, ordinary permissions) for
+    writing ``output`` atomically; the caller removes or renames it."""
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=folder)
+    except OSError as exc:
+        raise write_error(output, exc) from None
+    os.close(fd)
+    os.chmod(name, new_file_mode())
+    return Path(name)
+
+
+def write_error(output: Path, exc: BaseException, needed_bytes: int = 0) -> ExportError:
+    """The ``ExportError`` for a failed write of ``output`` (or of a temporary file beside it).
+
+    A full disk gets its own message: an ``OSError`` with ``ENOSPC``, or a failure of another
+    kind (libsndfile only says "System error.") when the folder has less than ``needed_bytes``
+    free.
+    """
+    folder = output.parent if str(output.parent) else Path(".")
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    if not full and needed_bytes > 0:
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(folder).free < needed_bytes
+    if full:
+        return ExportError(f"could not write {output}: No space left on device (free some "
+                           f"space on that disk or choose another folder)")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+    return ExportError(f"could not write {output}: {reason}")
+
+
 def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: ExportFormat,
-          input_path: str | Path | None = None) -> Path:
+          input_path: str | Path | None = None, dither: bool = True) -> Path:
     """Write (channels, samples) float audio atomically (``StreamWriter`` with one block).
 
     Raises ``ExportError`` and leaves nothing behind on failure.
     """
-    with StreamWriter(output, sample_rate_hz, audio.shape[0], fmt, input_path) as writer:
+    with StreamWriter(output, sample_rate_hz, audio.shape[0], fmt, input_path,
+                      dither) as writer:
         writer.write(audio)
         return writer.commit()
 
@@ -316,53 +389,60 @@ def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: Expor
 class StreamWriter:
     """Atomic block-by-block writing: blocks go to a temporary file beside the target, which
     ``commit`` checks and renames; leaving the ``with`` block without ``commit`` (an error, a
-    cancel) deletes it. Integer formats get TPDF dither (``quantise``).
+    cancel) deletes it. Integer formats get TPDF dither unless ``dither`` is False
+    (``quantise``).
     """
 
     def __init__(self, output: str | Path, sample_rate_hz: int, channels: int,
-                 fmt: ExportFormat, input_path: str | Path | None = None) -> None:
+                 fmt: ExportFormat, input_path: str | Path | None = None,
+                 dither: bool = True) -> None:
         self.output = check_output_path(output, input_path)
         self.sample_rate_hz, self.channels, self.fmt = sample_rate_hz, channels, fmt
+        self.dither = dither
         self.frames = 0
         self.blocks = 0
         self.tmp: Path | None = None
         self.handle: sf.SoundFile | None = None
 
     def __enter__(self) -> StreamWriter:
-        folder = self.output.parent if str(self.output.parent) else Path(".")
-        fd, name = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".partial",
-                                    dir=folder)
-        os.close(fd)
-        self.tmp = Path(name)
-        self.tmp.chmod(new_file_mode())
+        self.tmp = temporary_path(self.output)
         try:
             self.handle = sf.SoundFile(str(self.tmp), "w", self.sample_rate_hz, self.channels,
                                        self.fmt.subtype, format=self.fmt.container)
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
             self.tmp.unlink(missing_ok=True)
-            raise ExportError(f"could not write {self.output}: {_first_line(exc)}") from None
+            raise write_error(self.output, exc) from None
         return self
 
     def write(self, block: np.ndarray) -> None:
         """Append (channels, n) float samples."""
-        data = block.T if self.fmt.bits is None else quantise(block, self.fmt.bits, self.blocks)
+        if self.fmt.bits is None:
+            data = block.T
+        else:
+            data = quantise(block, self.fmt.bits, self.blocks, self.dither)
         try:
             self.handle.write(data)
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-            raise ExportError(f"could not write {self.output}: {_first_line(exc)}") from None
+            raise write_error(self.output, exc, data.nbytes) from None
         self.frames += block.shape[1]
         self.blocks += 1
 
-    def commit(self) -> Path:
-        """Close, check what was written, fsync and rename into place."""
+    def commit(self, check: Callable[[Path], None] | None = None) -> Path:
+        """Close, check what was written, fsync and rename into place.
+
+        ``check(temporary_path)``, if given, runs on the complete file before the rename: an
+        exception from it (a failed check, a cancel) leaves the target untouched.
+        """
         try:
             self.handle.close()
             _verify(self.tmp, (self.channels, self.frames), self.sample_rate_hz)
+            if check is not None:
+                check(self.tmp)
             with open(self.tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(self.tmp, self.output)
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-            raise ExportError(f"could not write {self.output}: {_first_line(exc)}") from None
+            raise write_error(self.output, exc) from None
         return self.output
 
     def __exit__(self, *exc_info: object) -> None:

@@ -23,3 +23,10 @@ class ExportError(GreyMasterError):
 
 class ModelError(GreyMasterError):
     """A model weights file is missing, unreadable, or does not fit this version."""
+
+
+class ExportCancelled(GreyMasterError):  # noqa: N818 (the name the app uses)
+    """The user cancelled an export; every temporary file is gone and the output untouched."""
+
+    def __init__(self, message: str = "export cancelled; nothing was written") -> None:
+        super().__init__(message)

@@ -10,8 +10,9 @@ full gain) the result says how far off it is.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,8 +20,8 @@ import numpy as np
 
 from model import chain
 from model.errors import ParamsError
-from model.loudness import integrated_loudness
-from model.params import ChainParams, spec
+from model.loudness import LoudnessMeter, integrated_loudness
+from model.params import STAGES, ChainParams, spec
 from model.units import db_to_gain
 
 TOLERANCE_LU = 0.05
@@ -126,15 +127,95 @@ def find_trim(pre_limiter: np.ndarray, sample_rate_hz: int, params: ChainParams,
     if not math.isfinite(reference):
         final = chain.render_limiter(pre_limiter, sample_rate_hz, params, 0.0)
         return TargetingResult(target_lufs, ceiling, 0.0, -math.inf, 1), final
-    drive_db = -params.values["limiter"]["threshold_db"] if params.enabled["limiter"] else 0.0
 
     def measure(trim_db: float) -> tuple[float, chain.RenderResult]:
         result = chain.render_limiter(pre_limiter, sample_rate_hz, params, trim_db)
         return integrated_loudness(result.audio, sample_rate_hz), result
 
-    trim, loudness, result, renders = search_trim(measure, target_lufs,
-                                                  target_lufs - reference - drive_db)
+    trim, loudness, result, renders = search_trim(
+        measure, target_lufs, _first_trim(params, target_lufs, reference))
     return TargetingResult(target_lufs, ceiling, trim, loudness, renders), result
+
+
+def _first_trim(params: ChainParams, target_lufs: float, reference_lufs: float) -> float:
+    """The search's first guess: the trim that would land the limiter's input on the target,
+    less the limiter's drive (its input gain)."""
+    drive_db = -params.values["limiter"]["threshold_db"] if params.enabled["limiter"] else 0.0
+    return target_lufs - reference_lufs - drive_db
+
+
+BlockSource = Callable[[], Iterator[np.ndarray]]
+"""Each call starts a new pass over the same audio: blocks of (channels, n) float32."""
+
+SEARCH_PROGRESS_BASE = 0.55
+"""``find_trim_streaming`` reports 1 − base^renders as its fraction done: the number of renders
+is not known in advance (usually 2 to 5, at most ``MAX_RENDERS``)."""
+
+
+def limiter_streamer(params: ChainParams, sample_rate_hz: int,
+                     trim_db: float) -> chain.ChainStreamer:
+    """The trim and the limiter (if enabled) alone, every other stage bypassed: the streaming
+    face of ``chain.render_limiter``. Stereo (or mono, made stereo) in, stereo out."""
+    alone = params
+    for stage in STAGES:
+        if stage != "limiter":
+            alone = alone.with_enabled(stage, False)
+    return chain.ChainStreamer(alone, sample_rate_hz, 2, trim_db)
+
+
+def streamed_loudness(blocks: Iterable[np.ndarray], sample_rate_hz: int,
+                      on_block: Callable[[int], None] | None = None) -> float:
+    """Integrated loudness (LUFS) of a stream, equal to ``integrated_loudness`` of the
+    concatenated blocks; ``on_block(frames_so_far)`` after each block.
+
+    Shape: blocks (channels, n), the same 1 or 2 channels throughout.
+    """
+    meter: LoudnessMeter | None = None
+    frames = 0
+    for block in blocks:
+        if meter is None:
+            meter = LoudnessMeter(sample_rate_hz, block.shape[0])
+        meter.process(block)
+        frames += block.shape[1]
+        if on_block is not None:
+            on_block(frames)
+    return -math.inf if meter is None else meter.integrated_lufs
+
+
+def find_trim_streaming(pre_limiter: BlockSource, frames: int, sample_rate_hz: int,
+                        params: ChainParams, target_lufs: float, reference_lufs: float,
+                        on_progress: Callable[[float], None] | None = None) -> TargetingResult:
+    """``find_trim`` over a stream, in bounded memory: each candidate trim streams the
+    pre-limiter audio through the limiter and a loudness meter, keeping nothing.
+
+    Args:
+        pre_limiter: passes over the output of the stages before the limiter (``frames`` long).
+        reference_lufs: integrated loudness of that audio made stereo (the first guess's base).
+        on_progress: called after every block with the search's fraction done (0…1, rising;
+            see ``SEARCH_PROGRESS_BASE``); it may raise to stop the search.
+    Returns the result; the caller renders the master at its ``trim_db`` (``limiter_streamer``),
+    which gives exactly the measured loudness.
+    """
+    ceiling = params.values["limiter"]["ceiling_dbtp"]
+    if not math.isfinite(reference_lufs):
+        return TargetingResult(target_lufs, ceiling, 0.0, -math.inf, 0)
+    renders = 0
+
+    def report(frames_done: int) -> None:
+        if on_progress is not None:
+            on_progress(1.0 - SEARCH_PROGRESS_BASE ** (renders + frames_done / max(frames, 1)))
+
+    def measure(trim_db: float) -> tuple[float, None]:
+        nonlocal renders
+        streamer = limiter_streamer(params, sample_rate_hz, trim_db)
+        with contextlib.closing(chain.stream(pre_limiter(), streamer)) as blocks:
+            loudness = streamed_loudness(blocks, sample_rate_hz, report)
+        renders += 1
+        return loudness, None
+
+    trim, loudness, _, count = search_trim(measure, target_lufs,
+                                           _first_trim(params, target_lufs, reference_lufs))
+    return TargetingResult(target_lufs, ceiling, trim, loudness, count)
 
 
 def search_trim(measure: Callable[[float], tuple[float, T]], target_lufs: float,
