@@ -10,7 +10,6 @@ front of the limiter. Each stage's meter signals come back beside the audio.
 from __future__ import annotations
 
 import importlib
-import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -94,6 +93,8 @@ class ChainStreamer:
             stage: stage_module(stage).Streamer(params.stage(stage), sample_rate_hz,
                                                 2 if stage == "limiter" else channels)
             for stage in STAGES}
+        self.input_frames: int | None = None
+        self.limiter_frames = 0
 
     def stage_latency(self, stage: str) -> int:
         """Latency of one stage, 0 when bypassed."""
@@ -115,6 +116,28 @@ class ChainStreamer:
     def reset(self) -> None:
         for streamer in self.streamers.values():
             streamer.reset()
+        self.input_frames = None
+        self.limiter_frames = 0
+
+    def end_input(self, frames: int) -> None:
+        """The input ends after ``frames`` frames: from there on the limiter hears silence, not
+        the earlier stages' tails (as in ``render_limiter``), so that the output cut at that
+        length keeps the limiter's true-peak ceiling. ``stream`` calls it before its flush."""
+        self.input_frames = frames
+
+    def _limiter_input(self, block: np.ndarray) -> np.ndarray:
+        """The block about to enter the limiter, silent from the end of the input on."""
+        start = self.limiter_frames
+        self.limiter_frames += block.shape[1]
+        if self.input_frames is None:
+            return block
+        end = self.input_frames + sum(self.stage_latency(stage) for stage in PRE_LIMITER_STAGES)
+        keep = min(max(end - start, 0), block.shape[1])
+        if keep == block.shape[1]:
+            return block
+        silenced = block.copy()
+        silenced[:, keep:] = 0.0
+        return silenced
 
     def _run(self, block: np.ndarray, stages: tuple[str, ...]) -> tuple[np.ndarray, dict]:
         out = block
@@ -124,6 +147,7 @@ class ChainStreamer:
                 out = as_stereo(out)
                 if self.trim_gain != 1.0:
                     out = out * self.trim_gain
+                out = self._limiter_input(out)
             if self.params.enabled[stage]:
                 out, meters[stage] = self.streamers[stage].process(out)
         return out, meters
@@ -152,7 +176,7 @@ def stream(blocks: Iterable[np.ndarray], streamer: ChainStreamer,
     Shape: blocks of (channels, n) float32 → blocks of (2, n'), in order, same total length.
     ``on_meters`` receives each block's meters, front half then back half.
     """
-    to_skip = streamer.latency_samples
+    latency = to_skip = streamer.latency_samples
     pending: deque[Future] = deque()
 
     def finished() -> Iterator[np.ndarray]:
@@ -165,9 +189,18 @@ def stream(blocks: Iterable[np.ndarray], streamer: ChainStreamer,
         if skip < back.shape[1]:
             yield back[:, skip:]
 
+    def flushed() -> Iterator[np.ndarray]:
+        """The input, then ``end_input`` and silence as long as the latency."""
+        frames = 0
+        for block in blocks:
+            frames += block.shape[1]
+            yield block
+        streamer.end_input(frames)
+        if latency:
+            yield np.zeros((streamer.channels, latency), dtype=np.float32)
+
     with ThreadPoolExecutor(max_workers=1) as back_thread:
-        flush = [np.zeros((streamer.channels, to_skip), dtype=np.float32)] if to_skip else []
-        for block in itertools.chain(blocks, flush):
+        for block in flushed():
             front, front_meters = streamer.process_front(block)
             if on_meters is not None:
                 on_meters(front_meters)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +220,7 @@ class ChainParams:
         """A copy with ``stage.name`` set to ``value`` (validated)."""
         row = spec(key)
         values = {stage: dict(v) for stage, v in self.values.items()}
-        values[row.stage][row.name] = float(value)
+        values[row.stage][row.name] = _check_range(row, value)
         return ChainParams(values, dict(self.enabled))
 
     def with_enabled(self, stage: str, enabled: bool) -> ChainParams:
@@ -284,6 +285,9 @@ class ChainParams:
         except json.JSONDecodeError as exc:
             raise ParamsError(
                 f"params file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        except ValueError:
+            raise ParamsError(f"params file {path} holds a number with too many digits to be a "
+                              "parameter value") from None
         except RecursionError:
             raise ParamsError(f"params file {path} is nested too deeply to be a params "
                               "file") from None
@@ -291,8 +295,10 @@ class ChainParams:
 
 
 def _check_range(row: ParamSpec, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """The value as a float if it is a number (not a bool) in the row's range; NaN, infinities
+    and integers too large for a float are compared exactly and fail the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ParamsError(f"{row.key} must be a number in {row.range_text()}, got {value!r}")
-    if not math.isfinite(value) or not row.minimum <= value <= row.maximum:
+    if not row.minimum <= value <= row.maximum:
         raise ParamsError(f"{row.key} = {value!r} is outside its range {row.range_text()}")
     return float(value)
