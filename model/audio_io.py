@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +31,9 @@ WAV_UNKNOWN_SIZE = 0xFFFFFFFF
 not a sign of truncation."""
 MIN_SAMPLE_RATE_HZ = 8000
 MAX_SAMPLE_RATE_HZ = 192000
+MAX_SAMPLE_MAGNITUDE = 1e6
+"""Decoded samples beyond this (+120 dBFS) are damage, not audio: float files hold such values
+when their bytes are garbage, and no gain staging survives them (the master would be silent)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ def _check_readable(path: Path) -> None:
         raise AudioFileError(f"input is a folder, not an audio file: {path}")
     if not os.access(path, os.R_OK):
         raise AudioFileError(f"input file cannot be read (permission denied): {path}")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise AudioFileError(f"input {path} is not a regular file (a pipe or a device); save it "
+                             f"to a file first")
 
 
 def _check_wav_complete(path: Path) -> None:
@@ -157,34 +165,44 @@ def load(path: str | Path) -> Track:
 def open_blocks(path: str | Path, frames: int) -> tuple[int, int, Iterator[np.ndarray]]:
     """Open an audio file for reading in blocks: (sample rate, channels, block iterator).
 
-    The blocks are float32 (channels, ≤ frames). Errors are ``AudioFileError``, raised by this
-    call for an unusable file, or while iterating if the data turns out damaged part-way.
+    The blocks are float32 (channels, ≤ frames) and end at the first short read, so a file that
+    holds fewer frames than its header announces (a cut MP3) yields what is there, as ``load``
+    reads it. Errors are ``AudioFileError``, raised by this call for an unusable file, or while
+    iterating if the data turns out damaged part-way.
     """
     path = Path(path)
     info = _probe(path)
     _check_layout(info.channels, max(info.frames, 1), info.samplerate, path)
+    return info.samplerate, info.channels, _read_blocks(path, frames)
 
-    def blocks() -> Iterator[np.ndarray]:
-        seen = 0
-        try:
-            for data in sf.blocks(str(path), blocksize=frames, dtype="float32",
-                                  always_2d=True):
+
+def _read_blocks(path: Path, frames: int) -> Iterator[np.ndarray]:
+    """The blocks of ``open_blocks``. Only the decoding runs silenced (``_decoding``), never the
+    caller's work between blocks."""
+    with _decoding(path):
+        handle = sf.SoundFile(str(path))
+    seen = 0
+    try:
+        while True:
+            with _decoding(path):
+                data = handle.read(frames, dtype="float32", always_2d=True)
+            if data.shape[0]:
                 block = np.ascontiguousarray(data.T)
-                if not np.all(np.isfinite(block)):
-                    raise AudioFileError(
-                        f"{path.name} contains NaN or infinite samples (a damaged float file)")
+                _check_samples(block, path)
                 seen += block.shape[1]
                 yield block
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioFileError(f"cannot decode {path.name}: {_first_line(exc)}") from None
-        if seen == 0:
-            raise AudioFileError(f"{path.name} contains no audio samples")
-
-    return info.samplerate, info.channels, blocks()
+            if data.shape[0] < frames:
+                break
+    finally:
+        handle.close()
+    if seen == 0:
+        raise AudioFileError(f"{path.name} contains no audio samples")
 
 
 def frame_count(path: str | Path) -> int:
-    """Frames per channel that the file's header announces (an estimate for some MP3s)."""
+    """Frames per channel that the file's header announces: an estimate, for progress only. A
+    cut MP3 holds fewer (``open_blocks`` and ``load`` read what is there); count the decoded
+    blocks for anything that must be exact."""
     return int(_probe(Path(path)).frames)
 
 
@@ -210,8 +228,21 @@ def _check_layout(channels: int, frames: int, sample_rate_hz: int, path: Path) -
 
 def _check_decoded(audio: np.ndarray, sample_rate_hz: int, path: Path) -> None:
     _check_layout(audio.shape[0], audio.shape[1], sample_rate_hz, path)
-    if not np.all(np.isfinite(audio)):
+    _check_samples(audio, path)
+
+
+def _check_samples(audio: np.ndarray, path: Path) -> None:
+    """``AudioFileError`` for NaN, infinite or absurdly large samples (beyond
+    ``MAX_SAMPLE_MAGNITUDE``): the signs of a damaged float file. Shape: (channels, n)."""
+    if audio.size == 0:
+        return
+    peak = float(np.max(np.abs(audio)))
+    if not math.isfinite(peak):
         raise AudioFileError(f"{path.name} contains NaN or infinite samples (a damaged float file)")
+    if peak > MAX_SAMPLE_MAGNITUDE:
+        raise AudioFileError(
+            f"{path.name} contains samples of {peak:.3g} times full scale, beyond +120 dBFS (a "
+            f"damaged float file)")
 
 
 def _check_target_rate(to_hz: int) -> None:

@@ -310,8 +310,16 @@ class LoudnessReport:
 
     def to_json(self) -> dict[str, float | None]:
         """Field name → value, with −inf, +inf and NaN as None."""
-        values = {f.name: float(getattr(self, f.name)) for f in fields(self)}
-        return {name: value if math.isfinite(value) else None for name, value in values.items()}
+        return {f.name: json_number(getattr(self, f.name)) for f in fields(self)}
+
+
+def json_number(value: float, digits: int | None = None) -> float | None:
+    """``value`` as a float for a JSON report, rounded to ``digits`` decimals if given; None
+    when it is not finite (the −inf of silence: JSON has no infinity)."""
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return value if digits is None else round(value, digits)
 
 
 def _max_or_silent(values: np.ndarray) -> float:

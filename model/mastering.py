@@ -44,6 +44,7 @@ from model.loudness import (
     LoudnessMeter,
     LoudnessReport,
     hop_samples,
+    json_number,
     stereo_correlation,
     stereo_sums,
     stereo_width,
@@ -185,11 +186,12 @@ class _MeterSummary:
                     self.totals[key] = self.totals.get(key, 0.0) + float(part.sum())
                     self.counts[key] = self.counts.get(key, 0) + part.size
 
-    def summary(self) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def summary(self) -> dict[str, float | None]:
+        """Rounded values; None for a meter with no finite value (JSON has no infinity)."""
+        out: dict[str, float | None] = {}
         for key, peak in self.peaks.items():
-            out[f"{key}.max"] = round(peak, 4)
-            out[f"{key}.mean"] = round(self.totals[key] / self.counts[key], 4)
+            out[f"{key}.max"] = json_number(peak, 4)
+            out[f"{key}.mean"] = json_number(self.totals[key] / self.counts[key], 4)
         for stage in STAGES:
             summary = getattr(self.streamer.streamers[stage], "summary_meters", None)
             if self.streamer.params.enabled[stage] and summary is not None:
@@ -496,8 +498,22 @@ def render_file(input_path: str | Path, output_path: str | Path, params: ChainPa
             lambda path: _read_back(path, output, rate, writer.frames, job))
 
 
+def json_ready(doc: Any) -> Any:
+    """``doc`` with every non-finite float (NaN, ±inf) as None, numpy floats as Python floats, and
+    tuples as lists, through nested dicts and lists: what strict JSON can hold."""
+    if isinstance(doc, dict):
+        return {key: json_ready(value) for key, value in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [json_ready(value) for value in doc]
+    if isinstance(doc, float | np.floating):
+        return float(doc) if math.isfinite(doc) else None
+    return doc
+
+
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
-    """Write a JSON document atomically (temporary file, then rename)."""
+    """Write a JSON document atomically (temporary file, then rename). Non-finite numbers are
+    written as null (``json_ready``), so a report never fails on a value once its master is
+    written."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -506,7 +522,7 @@ def write_json(doc: dict[str, Any], path: str | Path) -> Path:
     try:
         os.chmod(tmp, audio_io.new_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=2, allow_nan=False)
+            json.dump(json_ready(doc), handle, indent=2, allow_nan=False)
             handle.write("\n")
         os.replace(tmp, path)
     except OSError as exc:

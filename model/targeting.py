@@ -20,7 +20,7 @@ import numpy as np
 
 from model import chain
 from model.errors import ParamsError
-from model.loudness import LoudnessMeter, integrated_loudness
+from model.loudness import LoudnessMeter, integrated_loudness, json_number
 from model.params import STAGES, ChainParams, spec
 from model.units import db_to_gain
 
@@ -96,10 +96,13 @@ class TargetingResult:
         return (f"target {self.target_lufs:g} LUFS not reached within {MIN_TRIM_DB:g} dB of gain: "
                 f"{self.achieved_lufs:.2f} LUFS, {self.error_lu:.2f} LU too loud")
 
-    def to_json(self) -> dict[str, float | bool | int | str]:
+    def to_json(self) -> dict[str, float | bool | int | str | None]:
+        """The result for a JSON report; achieved_lufs and error_lu are None for a silent
+        master (its loudness is −inf, which JSON cannot hold)."""
         return {"target_lufs": self.target_lufs, "ceiling_dbtp": self.ceiling_dbtp,
-                "trim_db": round(self.trim_db, 4), "achieved_lufs": round(self.achieved_lufs, 4),
-                "error_lu": round(self.error_lu, 4), "reached": self.reached,
+                "trim_db": round(self.trim_db, 4),
+                "achieved_lufs": json_number(self.achieved_lufs, 4),
+                "error_lu": json_number(self.error_lu, 4), "reached": self.reached,
                 "renders": self.renders, "message": self.message()}
 
 

@@ -1,5 +1,5 @@
 """Export faults (issue 6): a cancel in every phase, a disk that fills up part-way, a read-only
-folder, the input as the output.
+folder, the input as the output, the report of a silent input.
 
 In every case the job ends in one ``ExportError`` / ``ExportCancelled`` line (exit status 2 from
 the CLI), no partial or temporary file is left in the output folder, a master that was already
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -199,3 +200,18 @@ def test_the_input_is_never_the_output(source, tmp_path):
             mastering.master_file(source, output, ChainParams(), -14.0, -1.0)
     assert _digest(source) == source_digest
     assert sorted(p.name for p in source.parent.iterdir()) == [source.name]
+
+
+def test_the_cli_masters_a_silent_input_with_a_report_of_nulls(tmp_path, capsys):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros((FS, 2)), FS, subtype="PCM_16")
+    output, report = tmp_path / "s.wav", tmp_path / "s.json"
+    status = main(["master", str(silent), "-o", str(output), "--no-model", "--report",
+                   str(report)])
+    captured = capsys.readouterr()
+    assert status == 1 and captured.err == "", captured.err
+    assert "the input is silent" in captured.out
+    doc = json.loads(report.read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert doc["output"] == str(output) and doc["targeting"]["achieved_lufs"] is None
+    assert np.max(np.abs(sf.read(output)[0])) <= 2.0**-23, "silence with 24-bit TPDF dither"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json", "s.wav", "silent.wav"]

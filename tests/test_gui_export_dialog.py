@@ -262,8 +262,6 @@ def test_errors_from_the_job_are_shown_and_the_dialog_stays_usable(qtbot, mix, m
     assert dialog.error_text() == "Export failed: operands could not be broadcast"
 
 
-@pytest.mark.xfail(strict=True, reason="TargetingResult.to_json puts -inf (silent input) in "
-                   "the report, which write_json refuses: model/targeting.py needs a fix")
 def test_a_silent_input_warns_that_the_target_was_missed(qtbot, tmp_path):
     silent = tmp_path / "silent.wav"
     sf.write(silent, [[0.0, 0.0]] * FS, FS, subtype="PCM_16")

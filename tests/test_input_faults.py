@@ -12,9 +12,10 @@ descriptor 2, which `greymaster` silences there, and only a real process shows w
 Cases tried: 19 unusable files × 2 commands (38), 19 valid files × 2 commands (38), the 15 valid
 files of tests/test_faults.py through `analyze` (15), 3 missing or unusable paths through
 `analyze` (3), unicode output and report names (1), 2 weights files carrying code × 2 commands
-(4), absurd float samples and a pipe as input (2): 101 in all (``CASES_TRIED``). Four fail with
-this tree's model/audio_io.py and model/mastering.py and are strict xfails (``KNOWN_FAILURES``
-and the last two tests), so that the fix shows.
+(4), absurd float samples × 2 commands and either side of the limit on sample size (4), and a
+pipe as input (1): 104 in all (``CASES_TRIED``). Four of them failed before model/audio_io.py
+read blocks up to the first short read with the MP3 decoder silenced, refused samples beyond
++120 dBFS and refused inputs that are not regular files.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ Maker = Callable[[Path], None]
 
 
 def music(seconds: float = 1.0, rate: int = FS) -> np.ndarray:
-    """Frames × 2 float64, peaks at −6 dBFS."""
+    """Frames × 2 float64, peaks at −12 dBFS."""
     return (music_like(seconds, rate, seed=11) * 0.5).T.astype(np.float64)
 
 
@@ -133,7 +134,8 @@ REFUSED: dict[str, tuple[str, Maker, str]] = {
     "text named .mp3": ("notes.mp3", content(TEXT), "cannot decode"),
     "JPEG named .mp3": ("photo.mp3", content(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(2000)),
                         "cannot decode"),
-    "device as input": ("null.wav", lambda path: path.symlink_to(os.devnull), "cannot decode"),
+    "device as input": ("null.wav", lambda path: path.symlink_to(os.devnull),
+                        "not a regular file"),
 }
 
 MASTERED_HERE: dict[str, tuple[str, Maker]] = {
@@ -156,25 +158,8 @@ MASTERED_HERE: dict[str, tuple[str, Maker]] = {
        for rate in (11025, 22050, 32000, 88200, 96000, 176400)},
 }
 
-KNOWN_FAILURES = {
-    "scrambled MP3": "`master` decodes through audio_io.open_blocks, outside the silencing of "
-                     "the MP3 decoder's notes: 4 lines of mpg123 notes precede the error",
-    "truncated MP3 (40 %): what is there": "soundfile.blocks trusts the frame count of the "
-                     "header and yields uninitialised memory for the frames the file lacks "
-                     "(soundfile 0.14): `master` reads garbage (NaN, or finite values near "
-                     "1e19), where audio_io.load reads the 40 % that is there",
-}
-"""Cases that fail with the model/audio_io.py of this tree, as strict xfails: the fix there
-turns them into failures that ask for the mark to be removed."""
-
-
-def cases(table: dict[str, object]) -> list[object]:
-    """The table's keys as pytest parameters, ``KNOWN_FAILURES`` marked as strict xfails."""
-    return [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[case]))
-            if case in KNOWN_FAILURES else case for case in table]
-
-
-CASES_TRIED = (2 * len(REFUSED) + 2 * len(MASTERED_HERE) + len(MASTERED) + 3 + 1 + 2 * 2 + 2)
+CASES_TRIED = (2 * len(REFUSED) + 2 * len(MASTERED_HERE) + len(MASTERED) + 3 + 1 + 2 * 2
+               + 2 * 2 + 1)
 
 
 def digest(path: Path) -> str:
@@ -226,7 +211,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "in", tmp_path / "out"
 
 
-@pytest.mark.parametrize("case", cases(REFUSED))
+@pytest.mark.parametrize("case", list(REFUSED))
 def test_unusable_files_are_one_line_errors(case, folders, capfd):
     name, make, message = REFUSED[case]
     source = folders[0] / name
@@ -240,7 +225,7 @@ def test_unusable_files_are_one_line_errors(case, folders, capfd):
     assert digest(source) == before
 
 
-@pytest.mark.parametrize("case", cases(MASTERED_HERE))
+@pytest.mark.parametrize("case", list(MASTERED_HERE))
 def test_unusual_valid_files_are_mastered_and_analysed(case, folders, capfd):
     name, make = MASTERED_HERE[case]
     source = folders[0] / name
@@ -341,31 +326,35 @@ def test_weights_that_carry_code_are_refused_and_the_code_never_runs(container, 
     assert list(folders[1].iterdir()) == []
 
 
-# --- known failures, reported to the owner of model/audio_io.py and model/mastering.py -----------
+# --- absurd sample values and pipes (refused) ---------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="float samples far beyond full scale (1e30) come out as a "
-                   "silent master, a RuntimeWarning on stderr, and with --report a traceback "
-                   "after the output is written: audio_io should refuse such a file")
-def test_float_samples_of_absurd_size_are_refused_or_mastered(folders, capfd):
+def test_float_samples_of_absurd_size_are_refused(folders, capfd):
     source = folders[0] / "absurd.wav"
     writer(lambda: music() * 1e30, subtype="FLOAT")(source)
+    peak = float(np.max(np.abs(music() * 1e30)))
     output, report = folders[1] / "master.wav", folders[1] / "report.json"
-    status, out, err = run(["master", str(source), "-o", str(output), "--no-model",
-                            "--report", str(report)], capfd)
-    if status == 2:
-        assert_one_line_error(status, out, err, "absurd.wav")
-        assert list(folders[1].iterdir()) == []
-        return
-    assert status in (0, 1) and err == "", err
-    assert_sane_master(source, output)
-    assert true_peak_dbtp(sf.read(output, always_2d=True)[0].T) > CEILING_DBTP - 20.0
-    assert json.loads(report.read_text())["output"] == str(output)
+    for argv in (["master", str(source), "-o", str(output), "--no-model", "--report", str(report)],
+                 ["analyze", str(source), "--no-model", "--json"]):
+        assert_one_line_error(*run(argv, capfd),
+                              f"absurd.wav contains samples of {peak:.3g} times full scale")
+    assert list(folders[1].iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="a pipe as input (`greymaster analyze <(cat mix.wav)`) "
-                   "ends in io.UnsupportedOperation from audio_io._check_wav_complete's seek")
-def test_input_from_a_pipe_is_read_or_refused(folders, capfd):
+@pytest.mark.parametrize(("peak", "refused"), [(0.99e6, False), (1.01e6, True)])
+def test_the_limit_on_sample_size_is_120_dbfs(peak, refused, folders, capfd):
+    source = folders[0] / "loud.wav"
+    writer(with_value_at(lambda: np.zeros((FS, 2)), peak), subtype="FLOAT")(source)
+    output = folders[1] / "master.wav"
+    status, out, err = run(["master", str(source), "-o", str(output), "--no-model"], capfd)
+    if refused:
+        assert_one_line_error(status, out, err, "beyond +120 dBFS")
+    else:
+        assert status in (0, 1) and err == "", err
+        assert_sane_master(source, output)
+
+
+def test_input_from_a_pipe_is_refused(folders, capfd):
     source = folders[0] / "mix.wav"
     writer(music, subtype="PCM_16")(source)
     read_end, write_end = os.pipe()
@@ -388,11 +377,39 @@ def test_input_from_a_pipe_is_read_or_refused(folders, capfd):
     finally:
         os.close(read_end)
         feeder.join()
-    if status == 2:
-        assert_one_line_error(status, out, err, "")
-    else:
-        assert status == 0 and err == "", err
-        assert_sane_analysis(source, out)
+    assert_one_line_error(status, out, err, "is not a regular file (a pipe or a device)")
+
+
+READ_IN_BLOCKS = """
+import os, sys
+from model import audio_io
+rate, channels, blocks = audio_io.open_blocks(sys.argv[1], 4096)
+frames = 0
+for block in blocks:
+    frames += block.shape[1]
+    os.write(2, b"between blocks\\n")
+print(frames)
+"""
+
+
+def test_blocks_of_a_damaged_mp3_are_what_load_reads_and_only_the_decoder_is_silenced(tmp_path):
+    """Damage 20 kB into a 3 s MP3 makes the decoder write notes while it reads and then end
+    early: ``open_blocks`` reads what ``load`` reads, its decoder's notes are hidden, and what
+    the caller writes to stderr between blocks is not."""
+    source = tmp_path / "resync.mp3"
+    scrambled(writer(lambda: music(3.0), format="MP3", subtype="MPEG_LAYER_III"),
+              20000, 20400)(source)
+    done = subprocess.run([sys.executable, "-c", READ_IN_BLOCKS, str(source)],
+                          capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parents[1])
+    decoded = subprocess.run(
+        [sys.executable, "-c", "import sys, soundfile\n"
+         "print(soundfile.read(sys.argv[1], always_2d=True)[0].shape[0])", str(source)],
+        capture_output=True, text=True, check=True)
+    assert "Illegal Audio-MPEG-Header" in decoded.stderr, "the damage must make notes"
+    frames = int(done.stdout)
+    assert frames == int(decoded.stdout) < 3 * FS
+    assert done.stderr == "between blocks\n" * math.ceil(frames / 4096)
 
 
 def test_the_docstring_states_the_number_of_cases():

@@ -3,6 +3,7 @@ reads it; transparency, release time, latency, meters, and the parity of the thr
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -174,6 +175,19 @@ def test_gain_reduction_meter_is_the_applied_gain():
     loud = np.abs(driven[0]) > 0.05
     applied_db = -20.0 * np.log10(y[0, loud] / driven[0, loud])
     np.testing.assert_allclose(reduction_db[loud], applied_db, atol=1e-4)
+
+
+def test_gain_reduction_meter_is_finite_where_the_gain_underflows_to_zero():
+    x = np.zeros((2, 4096), np.float32)
+    x[:, 100:200] = 1e30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, meters = limiter.render(x, WORKING, FS)
+    reduction_db = meters["gain_reduction_db"]
+    assert np.all(np.isfinite(reduction_db)) and np.all(np.isfinite(y))
+    smallest_normal_db = 1022 * 20.0 * math.log10(2.0)
+    assert reduction_db.max() == pytest.approx(smallest_normal_db, rel=1e-6)
+    assert peak_over_ceiling([(y, WORKING["ceiling_dbtp"])]) <= 1.0 + ROUNDING
 
 
 # --- streaming -----------------------------------------------------------------------------------

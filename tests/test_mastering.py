@@ -4,6 +4,8 @@ streaming measurements they report, checked against whole-track computations."""
 from __future__ import annotations
 
 import functools
+import json
+import math
 import tracemalloc
 
 import numpy as np
@@ -93,6 +95,34 @@ def test_master_lands_on_target_under_ceiling_and_reports_what_was_written(mix, 
     resampled = audio_io.resample(source.audio, FS, written_rate)
     _assert_reports_equal(report.before, analyze(resampled, written_rate))
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def _strict_json(text: str) -> object:
+    """``json.loads`` that refuses NaN and ±Infinity (which are not JSON)."""
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_report_of_a_silent_master_is_strict_json_with_nulls(tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros((FS, 2)), FS, subtype="PCM_16")
+    report = mastering.master_file(silent, tmp_path / "m.wav", ChainParams(), TARGET_LUFS,
+                                   CEILING_DBTP)
+    doc = _strict_json(json.dumps(report.to_json(), allow_nan=False))
+    assert doc["targeting"]["achieved_lufs"] is None and doc["targeting"]["error_lu"] is None
+    assert doc["targeting"]["reached"] is False and "silent" in doc["targeting"]["message"]
+    assert doc["after"]["integrated_lufs"] is None and doc["before"]["true_peak_dbtp"] is None
+
+
+def test_write_json_writes_non_finite_numbers_as_null(tmp_path):
+    doc = {"a": -math.inf, "b": [math.nan, np.float32(1.5), 2], "c": {"d": (math.inf, "x")},
+           "e": np.float64(-math.inf), "f": True, "g": None}
+    path = mastering.write_json(doc, tmp_path / "r.json")
+    assert _strict_json(path.read_text()) == {"a": None, "b": [None, 1.5, 2],
+                                              "c": {"d": [None, "x"]}, "e": None, "f": True,
+                                              "g": None}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_master_is_the_whole_track_chain_at_the_chosen_trim(mix, tmp_path):

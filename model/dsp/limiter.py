@@ -362,10 +362,12 @@ def _apply(gains: np.ndarray, peaks: np.ndarray, gain_before: np.ndarray, audio:
 
 
 def _reduction_db(gain: np.ndarray) -> np.ndarray:
-    """−20·log10(gain) as float32, exactly 0 where the gain is 1."""
+    """−20·log10(gain) as float32, exactly 0 where the gain is 1. A gain of 0 (an input so large
+    that the gain underflows) reads as the reduction of the smallest normal float64, ≈ 6154 dB,
+    not +inf."""
     if np.all(gain == 1.0):
         return np.zeros(gain.shape, dtype=np.float32)
-    reduction_db = np.log10(gain)
+    reduction_db = np.log10(np.maximum(gain, np.finfo(np.float64).tiny))
     reduction_db *= -20.0
     reduction_db += 0.0
     return reduction_db.astype(np.float32)
