@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from greymaster_app.gui.main_window import PLAYER_AHEAD_FRAMES
 from greymaster_app.playback import devices
 from greymaster_app.playback import player as player_module
 from greymaster_app.playback.player import AB_RAMP_S, PLAY_RAMP_S, Player, PlayState
@@ -115,11 +116,14 @@ def test_a_b_switch_is_sample_aligned_and_click_free(excerpt, audio_device):
     assert _max_jump(played) <= 1.05 * max(_max_jump(master), _max_jump(original))
 
 
-def test_a_parameter_change_is_heard_within_50_ms(excerpt, audio_device):
+@pytest.mark.parametrize("ahead_frames", [2 * player_module.WORKER_BLOCK_FRAMES,
+                                          PLAYER_AHEAD_FRAMES], ids=["default", "app"])
+def test_a_parameter_change_is_heard_within_50_ms(excerpt, audio_device, ahead_frames):
     audio, rate = excerpt
     before, after = _params(), _params().replace("eq.peak2_gain_db", -12.0)
     expected_before = render(audio, rate, before, TRIM_DB).audio.T
-    with Player(audio, rate, before, TRIM_DB, device=audio_device) as player:
+    with Player(audio, rate, before, TRIM_DB, device=audio_device,
+                ahead_frames=ahead_frames) as player:
         recording = player.start_recording(audio.shape[1] + rate)
         assert player.play(), player.message
         time.sleep(1.5)

@@ -53,6 +53,11 @@ TIMER_MS = 30
 PREVIEW_DELAY_MS = 400
 """How long the knobs must rest before the whole master is re-rendered for the overview."""
 
+PLAYER_AHEAD_FRAMES = 1024
+"""How far the player renders ahead of the device beyond one block (23 ms at 44.1 kHz): the GUI
+thread shares the GIL with the render worker, so the app keeps more in hand than the player's
+default; a knob move is still heard within 50 ms."""
+
 AUTOSAVE_DELAY_MS = 2000
 """How long after the last change the session is written to the autosave folder."""
 
@@ -81,6 +86,7 @@ class MainWindow(QMainWindow):
         self.last_meters: PlaybackMeters | None = None
         self.input_reading: PathReading | None = None
         self._was_playing = False
+        self._player_params_stale = False
         self._analyser = analyser or Analyser()
         self._reference: Track | None = None
         self._jobs = JobRunner()
@@ -342,7 +348,7 @@ class MainWindow(QMainWindow):
         self._recent.add(track.path)
         self._fill_recent_menu()
         self.player = Player(track.audio, track.sample_rate_hz, self.session.params, 0.0,
-                             device=self._device)
+                             device=self._device, ahead_frames=PLAYER_AHEAD_FRAMES)
         self.player.set_level_match(self._level_match)
         self.transport.set_listening_to_master(self.player.listening_to_master)
         self.loudness.reset()
@@ -418,9 +424,7 @@ class MainWindow(QMainWindow):
 
     def _session_changed(self) -> None:
         self._show_session()
-        if self.player is not None:
-            trim_db = self.preview_result.trim_db if self.preview_result is not None else 0.0
-            self.player.set_params(self.session.params, trim_db)
+        self._player_params_stale = True
         if self.track is not None:
             self._preview_timer.start()
             self._autosave_timer.start()
@@ -459,10 +463,15 @@ class MainWindow(QMainWindow):
         self._show_whole_track()
         if self.player is not None:
             self.player.set_params(self.session.params, result.trim_db)
-        self.master_label.setText(
-            f"Master: {result.targeting.achieved_lufs:.1f} LUFS · trim {result.trim_db:+.1f} dB"
-            f" · ceiling {self.session.ceiling_dbtp:.1f} dBTP")
-        self.show_notice("" if result.targeting.reached else result.targeting.message())
+        targeting = result.targeting
+        if targeting.reached:
+            self.master_label.setText(
+                f"Master: {targeting.achieved_lufs:.1f} LUFS · trim {result.trim_db:+.1f} dB"
+                f" · ceiling {self.session.ceiling_dbtp:.1f} dBTP")
+        else:
+            self.master_label.setText(f"Master: {targeting.message()}")
+        color = COLORS["text_dim"] if targeting.reached else COLORS["meter_hot"]
+        self.master_label.setStyleSheet(f"color: {color}")
 
     def _show_whole_track(self) -> None:
         """While nothing plays, the meters and spectra show the whole original and master."""
@@ -552,6 +561,10 @@ class MainWindow(QMainWindow):
         player = self.player
         if player is None:
             return
+        if self._player_params_stale:
+            self._player_params_stale = False
+            trim_db = self.preview_result.trim_db if self.preview_result is not None else 0.0
+            player.set_params(self.session.params, trim_db)
         self.transport.set_position(player.position_s, player.duration_s)
         self.waveform.set_playhead(player.position_s)
         playing = player.state == PlayState.PLAYING

@@ -50,6 +50,7 @@ class StageView(QTabWidget):
                     "saturation": self.saturation_curve, "stereo": self.scope,
                     "limiter": self.limiter_meter}
         self._panels: dict[str, StagePanel] = {}
+        self._shown: dict[str, tuple] = {}
         for stage in STAGES:
             panel = StagePanel(stage, pictures.get(stage))
             panel.title_label.hide()  # the tab says it
@@ -66,17 +67,28 @@ class StageView(QTabWidget):
 
     def show_params(self, params: ChainParams, proposal: ChainParams, overridden: set[str],
                     sample_rate_hz: float) -> None:
-        """Show values, proposal marks, overrides and bypass on every panel and picture."""
+        """Show values, proposal marks, overrides and bypass on every panel and picture; a
+        stage whose values, proposal and overrides are as last shown is left alone."""
         for stage, panel in self._panels.items():
+            stage_overridden = {key for key in overridden if key.startswith(f"{stage}.")}
+            shown = (params.stage(stage), params.enabled[stage], proposal.stage(stage),
+                     stage_overridden, sample_rate_hz)
+            if self._shown.get(stage) == shown:
+                continue
+            self._shown[stage] = shown
             panel.show_params(params, proposal, overridden)
-            changed = sum(key.startswith(f"{stage}.") for key in overridden)
-            title = STAGE_TITLES[stage] + (f" • {changed}" if changed else "")
+            title = STAGE_TITLES[stage] + (f" • {len(stage_overridden)}"
+                                           if stage_overridden else "")
             if not params.enabled[stage]:
                 title += " (off)"
-            self.setTabText(self.indexOf(panel), title)
-        self.eq_curve.show_params(params.stage("eq"), sample_rate_hz)
-        self.compressor_curve.show_params(params.stage("compressor"))
-        self.saturation_curve.show_params(params.stage("saturation"))
+            if self.tabText(self.indexOf(panel)) != title:
+                self.setTabText(self.indexOf(panel), title)
+            if stage == "eq":
+                self.eq_curve.show_params(params.stage("eq"), sample_rate_hz)
+            elif stage == "compressor":
+                self.compressor_curve.show_params(params.stage("compressor"))
+            elif stage == "saturation":
+                self.saturation_curve.show_params(params.stage("saturation"))
 
     def show_meters(self, meters: PlaybackMeters) -> None:
         """Feed the live meters of the visible stage (hidden pictures are not painted)."""

@@ -124,13 +124,15 @@ class Player:
 
     def __init__(self, audio: np.ndarray, sample_rate_hz: int, params: ChainParams,
                  trim_db: float = 0.0, *, device: int | str | None = None,
-                 blocksize_frames: int = 512) -> None:
+                 blocksize_frames: int = 512,
+                 ahead_frames: int = 2 * WORKER_BLOCK_FRAMES) -> None:
         if audio.ndim != 2 or audio.shape[0] not in (1, 2) or audio.shape[1] == 0:
             raise ValueError("the player takes mono or stereo audio of at least one frame")
         self._track = as_stereo(np.ascontiguousarray(audio, dtype=np.float32))
         self._track_rate_hz = int(sample_rate_hz)
         self.device = device
         self.blocksize_frames = int(blocksize_frames)
+        self.ahead_frames = int(ahead_frames)
         self._chain_setting = (params, float(trim_db))
         self._level_match = False
         self._loop_s: tuple[float, float] | None = None
@@ -376,12 +378,14 @@ class Player:
             time.sleep(IDLE_POLL_S)
 
     def _fill_target(self) -> int:
-        """How far ahead of the callback the worker renders: one device block and two of its
-        own, plus the device's buffer while a stream starts."""
+        """How far ahead of the callback the worker renders: one device block and
+        ``ahead_frames`` (two of its own blocks by default), plus the device's buffer while a
+        stream starts. More ahead rides out longer stalls of the worker (a busy GUI thread
+        holding the GIL) at the price of later parameter changes."""
         until_frames, extra = self._start_extra_frames
         if self.stats.frames_delivered >= until_frames:
             extra = 0
-        return self.blocksize_frames + 2 * WORKER_BLOCK_FRAMES + extra
+        return self.blocksize_frames + self.ahead_frames + extra
 
     def _fail(self, message: str) -> None:
         self._message = message
