@@ -7,13 +7,15 @@ loudness search directly, the exported file is measured with pyloudnorm and the 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
 from greymaster_app.analysis import Analyser, preview
 from greymaster_app.gui.export_dialog import ExportDialog
@@ -263,3 +265,28 @@ def test_space_plays_and_pauses_on_a_device(qtbot, window, mix, audio_device):
     qtbot.waitUntil(lambda: window.last_meters is not None, timeout=10_000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.player.state.value == "paused", timeout=5_000)
+
+
+def test_drop_a_file_and_find_it_in_recent_files(qtbot, window, mix):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(mix))])
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.track is not None and not window.busy(), timeout=TIMEOUT_MS)
+    assert window.track.path == mix.resolve()
+    recent = [action.text() for action in window.recent_menu.actions()]
+    assert recent == [str(mix.resolve())]
+
+
+def test_a_preset_loads_onto_the_knobs_as_one_undo_step(qtbot, window, mix, tmp_path):
+    _open(qtbot, window, mix)
+    preset = window.session.params.replace("compressor.ratio", 6.0).replace(
+        "eq.high_shelf_gain_db", -2.5)
+    path = tmp_path / "preset.json"
+    path.write_text(json.dumps(preset.to_json()))
+    window.session.load_preset(path)
+    assert window.stages.panel("compressor").knob("compressor.ratio").value() == 6.0
+    assert window.stages.panel("eq").knob("eq.high_shelf_gain_db").is_overridden()
+    window.session_undo()
+    assert not window.session.is_overridden("compressor.ratio")
