@@ -290,3 +290,21 @@ def test_a_preset_loads_onto_the_knobs_as_one_undo_step(qtbot, window, mix, tmp_
     assert window.stages.panel("eq").knob("eq.high_shelf_gain_db").is_overridden()
     window.session_undo()
     assert not window.session.is_overridden("compressor.ratio")
+
+
+def test_a_reference_shapes_the_proposal_and_is_kept_in_the_session(qtbot, window, mix,
+                                                                     analyser, tmp_path):
+    reference_path = tmp_path / "reference.wav"
+    loud = music_like(6.0, RATE_HZ, seed=3)
+    sf.write(reference_path, (loud / np.max(np.abs(loud)) * 0.9).T, RATE_HZ)
+    _open(qtbot, window, mix)
+    window.set_reference(reference_path)
+    qtbot.waitUntil(lambda: not window.busy(), timeout=TIMEOUT_MS)
+    expected = analyser.propose(window.track, -14.0, audio_io.load(reference_path))
+    assert window.session.proposal.values["compressor"] == pytest.approx(
+        expected.values["compressor"])
+    assert window.session.reference_path == reference_path.resolve()
+    assert "reference.wav" in window.reference_label.text()
+    path = tmp_path / "with reference.gmsession"
+    window.save_session_to(path)
+    assert Session.open(path).reference_path == reference_path.resolve()

@@ -314,11 +314,11 @@ class MainWindow(QMainWindow):
         reference = self._reference
         analyser, progress = self._analyser, self._progress
 
-        def work() -> tuple[Track, Session]:
+        def work() -> tuple[Track, Session, Track | None]:
             track = load_track(path, progress)
             progress.set("Listening: the model analyses the mix", 0.4)
             proposal = analyser.propose(track, target[0], reference)
-            return track, Session(track.path, proposal, *target)
+            return track, Session(track.path, proposal, *target), reference
 
         self._jobs.submit("analysis", work, self._analysis_done, self._job_failed)
 
@@ -329,16 +329,20 @@ class MainWindow(QMainWindow):
         self._begin_progress("Opening the session")
         progress = self._progress
 
-        def work() -> tuple[Track, Session]:
+        def work() -> tuple[Track, Session, Track | None]:
             session = Session.recover(path) if recover else Session.open(path)
-            return load_track(session.track_path, progress), session
+            track = load_track(session.track_path, progress)
+            saved = session.reference_path
+            reference = load_track(saved, progress) if saved and saved.is_file() else None
+            return track, session, reference
 
         self._jobs.submit("analysis", work, self._analysis_done, self._job_failed)
 
-    def _analysis_done(self, result: tuple[Track, Session]) -> None:
+    def _analysis_done(self, result: tuple[Track, Session, Track | None]) -> None:
         """Show the proposal at once; the master's preview (and with it the trim the player
         uses until then at 0 dB) and the original's meter values follow from the worker."""
-        track, self.session = result
+        track, self.session, reference = result
+        self._show_reference(reference)
         self._close_player()
         self.track = track
         self.preview_result = None
@@ -674,17 +678,23 @@ class MainWindow(QMainWindow):
         progress = self._progress
 
         def done(track: Track) -> None:
-            self._reference = track
-            self.reference_label.setText(f"Reference: {track.path.name}")
+            self._show_reference(track)
             self.repropose()
 
         self._jobs.submit("reference", lambda: load_track(path, progress), done,
                           self._job_failed)
 
     def _clear_reference(self) -> None:
-        self._reference = None
-        self.reference_label.setText("No reference")
+        self._show_reference(None)
         self.repropose()
+
+    def _show_reference(self, reference: Track | None) -> None:
+        """Use ``reference`` for the model's reference mode (None: none) and keep it in the
+        session."""
+        self._reference = reference
+        self.session.reference_path = None if reference is None else reference.path
+        self.reference_label.setText("No reference" if reference is None
+                                     else f"Reference: {reference.path.name}")
 
     def _export(self) -> None:
         if self.track is None:
