@@ -39,15 +39,13 @@ import dataclasses
 import json
 import math
 import numbers
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from model.audio_io import new_file_mode
+from model.audio_io import write_text
 from model.errors import ExportError, ParamsError
 from model.params import MAX_FILE_BYTES, STAGE_TITLES, STAGES, TABLE, ChainParams, spec
 from model.targeting import TARGET_RANGE_LUFS, check_target
@@ -633,7 +631,7 @@ def _read_json(path: Path, what: str) -> Any:
 
 def _write_json(doc: dict[str, Any], path: str | Path, what: str,
                 track_path: Path | None) -> Path:
-    """Write ``doc`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``doc`` atomically (``audio_io.write_text``)."""
     path = Path(path)
     folder = path.parent
     if track_path is not None and path.absolute() == track_path:
@@ -641,18 +639,4 @@ def _write_json(doc: dict[str, Any], path: str | Path, what: str,
                           "choose another name")
     if not folder.is_dir():
         raise ExportError(f"cannot save the {what}: folder {folder} does not exist")
-    text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), new_file_mode())
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"could not save the {what} to {path}: {exc.strerror or exc}") from None
-    return path
+    return write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", path)

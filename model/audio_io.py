@@ -405,6 +405,24 @@ def write_error(output: Path, exc: BaseException, needed_bytes: int = 0) -> Expo
     return ExportError(f"could not write {output}: {reason}")
 
 
+def write_text(text: str, output: str | Path) -> Path:
+    """Write a small text file atomically: a temporary file beside ``output``, flushed to disk,
+    then renamed over it; on failure nothing is left and an old ``output`` keeps its content
+    (``ExportError`` from ``write_error``)."""
+    output = Path(output)
+    tmp = temporary_path(output)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(output, exc, len(text.encode("utf-8"))) from None
+    return output
+
+
 def write(audio: np.ndarray, sample_rate_hz: int, output: str | Path, fmt: ExportFormat,
           input_path: str | Path | None = None, dither: bool = True) -> Path:
     """Write (channels, samples) float audio atomically (``StreamWriter`` with one block).

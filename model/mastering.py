@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -511,21 +509,12 @@ def json_ready(doc: Any) -> Any:
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
-    """Write a JSON document atomically (temporary file, then rename). Non-finite numbers are
+    """Write a JSON document atomically (``audio_io.write_text``). Non-finite numbers are
     written as null (``json_ready``), so a report never fails on a value once its master is
     written."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"report folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
-    try:
-        os.chmod(tmp, audio_io.new_file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(json_ready(doc), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from None
-    return path
+    text = json.dumps(json_ready(doc), indent=2, allow_nan=False) + "\n"
+    return audio_io.write_text(text, path)
