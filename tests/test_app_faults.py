@@ -82,6 +82,8 @@ def test_a_minute_of_frantic_knob_moves_while_playing(qtbot, tmp_path, mix, audi
             rss_after_warm_up = _rss_bytes()
     growth_mb = (_rss_bytes() - rss_after_warm_up) / 2**20
     stats = window.player.stats
+    print(f"frantic: {moves} moves, ring underruns {stats.underruns} of {stats.calls} blocks, "
+          f"device underflows {stats.device_underflows}, memory {growth_mb:+.1f} MB")
     assert window.player.state == PlayState.PLAYING, window.player.message
     assert window.error_text() == ""
     assert moves > 10 * FRANTIC_S
