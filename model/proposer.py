@@ -7,6 +7,9 @@
     per stage: Linear([h, locked units, lock mask]) ─ FiLM(target LUFS) ─ GELU ─ Linear ─ sigmoid
     locked outputs replaced by their locked unit values; ParamSpec.from_unit → physical units
 
+P = len(TABLE) outputs (the residual stage's amount among them); z_in is also handed on as the
+neural residual's conditioning (``Proposal.latent``, ``ChainParams.latent``).
+
 Every output is a unit value (0–1) of one row of the parameter table, in ``TABLE`` order, mapped
 to physical units by that row's own ``from_unit``: there is no second copy of a range. The heads'
 last layers start with a bias at the logit of each row's default, so an untrained model proposes
@@ -40,9 +43,8 @@ from model.features import (
     analysis_excerpts,
     feature_count,
 )
-from model.params import STAGES, TABLE, ChainParams, stage_specs
+from model.params import LATENT_DIM, STAGES, TABLE, ChainParams, stage_specs
 
-LATENT_DIM = 512
 LUFS_CENTRE = -14.0
 LUFS_SPAN = 10.0
 """The loudness target enters the network as (target_lufs − LUFS_CENTRE) / LUFS_SPAN."""
@@ -61,7 +63,7 @@ class Proposal:
     """What the proposer outputs for a batch.
 
     Shape:
-        units: (B, 37) in TABLE order, each in 0–1.
+        units: (B, P) in TABLE order, each in 0–1.
         physical: {stage: {name: (B,)}}, the format ``chain.forward_torch`` takes.
         latent: (B, LATENT_DIM), the input track's latent z (for a residual conditioned on it).
     """
@@ -76,7 +78,7 @@ def units_to_physical(units: Tensor) -> dict[str, dict[str, Tensor]]:
 
     Values are clamped to the row's range only to absorb float rounding at its ends.
 
-    Shape: units (B, 37) → {stage: {name: (B,)}}.
+    Shape: units (B, P) → {stage: {name: (B,)}}.
     """
     physical: dict[str, dict[str, Tensor]] = {stage: {} for stage in STAGES}
     for column, row in enumerate(TABLE):
@@ -86,7 +88,7 @@ def units_to_physical(units: Tensor) -> dict[str, dict[str, Tensor]]:
 
 
 def default_units() -> Tensor:
-    """The table's defaults as unit values, in TABLE order. Shape: (37,) float32."""
+    """The table's defaults as unit values, in TABLE order. Shape: (P,) float32."""
     return torch.tensor(ChainParams().units(), dtype=torch.float32)
 
 
@@ -177,9 +179,9 @@ class Proposer(nn.Module):
             analysis: (B, E, 2, n) excerpts of the input at ANALYSIS_RATE_HZ.
             target_lufs: (B,) integrated loudness the master is aimed at.
             reference: (B, E', 2, n') excerpts of a reference track, or None.
-            lock_units: (B, 37) unit values in TABLE order, used where lock_mask is True.
-            lock_mask: (B, 37) bool; None = nothing locked.
-            Returns a ``Proposal`` with units (B, 37) and physical {stage: {name: (B,)}}.
+            lock_units: (B, P) unit values in TABLE order, used where lock_mask is True.
+            lock_mask: (B, P) bool; None = nothing locked.
+            Returns a ``Proposal`` with units (B, P) and physical {stage: {name: (B,)}}.
         """
         batch = analysis.shape[0]
         z_in = self.encoder(analysis)
@@ -258,7 +260,7 @@ def _first_line(exc: BaseException) -> str:
 def _lock_tensors(locks: Mapping[str, float]) -> tuple[ChainParams, Tensor, Tensor]:
     """Validate ``{"stage.name": physical value}`` against the table; the locks as unit values.
 
-    Shape: returns the locks applied to the defaults, lock_units (1, 37), lock_mask (1, 37).
+    Shape: returns the locks applied to the defaults, lock_units (1, P), lock_mask (1, P).
     """
     locked = ChainParams()
     for key, value in locks.items():
@@ -284,7 +286,8 @@ def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs
     """Propose chain parameters for one track (eval mode, no gradients).
 
     Locked parameters come back exactly at their given physical values; a lock naming no
-    parameter of the table, or a value outside its range, is a ``ParamsError``.
+    parameter of the table, or a value outside its range, is a ``ParamsError``. The track's
+    latent z comes back as ``ChainParams.latent``, the neural residual's conditioning.
 
     Shape:
         audio: (channels, N) at ``sample_rate_hz``; reference: (channels, M) at ``reference_fs``
@@ -309,5 +312,5 @@ def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs
             value = float(row.from_unit(_snap_to_ends(float(units[column]))))
             value = min(max(value, row.minimum), row.maximum)
         values[row.stage][row.name] = value
-    return ChainParams(values)
+    return ChainParams(values, latent=proposal.latent[0].tolist())
 
