@@ -72,13 +72,15 @@ class Analyser:
                 locks: Mapping[str, float] | None = None) -> ChainParams:
         """The model's parameters for ``track`` at ``target_lufs``; ``locks`` (physical values by
         ``stage.name``) come back unchanged and shape the rest (co-mastering)."""
-        from model import proposer
+        from model import proposer, residual_net
 
-        return proposer.propose(
+        params = proposer.propose(
             self._proposer(), track.audio, track.sample_rate_hz, target_lufs,
             reference=None if reference is None else reference.audio,
             reference_fs=None if reference is None else reference.sample_rate_hz,
             locks=dict(locks or {}))
+        residual_net.load_cached()  # here, not in the live player's worker on first use
+        return params
 
 
 def load_track(path: str | Path, progress: Progress) -> Track:

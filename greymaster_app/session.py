@@ -158,7 +158,7 @@ class Session:
             values[row.stage][row.name] = value
         ceiling = spec(CEILING_KEY)
         values[ceiling.stage][ceiling.name] = self._state.ceiling_dbtp
-        return ChainParams(values, dict(self._state.enabled))
+        return ChainParams(values, dict(self._state.enabled), self._proposal.latent)
 
     @property
     def overrides(self) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""The mastering chain: EQ → compressor → saturation → stereo imager → true-peak limiter.
+"""The mastering chain: EQ → compressor → saturation → stereo imager → neural residual →
+true-peak limiter.
 
 Three faces over the stages' own faces (``model/dsp/stage.py``):
 ``render`` (whole track, for export), ``ChainStreamer`` (blocks, for live playback) and
@@ -25,7 +26,7 @@ from model.units import db_to_gain
 
 PRE_LIMITER_STAGES = STAGES[:-1]
 FRONT_STAGES = ("eq", "compressor", "saturation")
-BACK_STAGES = ("stereo", "limiter")
+BACK_STAGES = tuple(stage for stage in STAGES if stage not in FRONT_STAGES)
 RENDER_CHUNK_FRAMES = 1 << 16
 """Whole-track renders stream in chunks of this many frames: bounded memory, warm caches."""
 
@@ -59,7 +60,8 @@ def render_stages(audio: np.ndarray, sample_rate_hz: int, params: ChainParams,
     for stage in stages:
         if not params.enabled[stage]:
             continue
-        out, meters[stage] = stage_module(stage).render(out, params.stage(stage), sample_rate_hz)
+        out, meters[stage] = stage_module(stage).render(out, params.stage_inputs(stage),
+                                                         sample_rate_hz)
     return RenderResult(out, sample_rate_hz, meters)
 
 
@@ -90,7 +92,7 @@ class ChainStreamer:
         self.params = params
         self.trim_gain = np.float32(db_to_gain(trim_db))
         self.streamers: dict[str, Any] = {
-            stage: stage_module(stage).Streamer(params.stage(stage), sample_rate_hz,
+            stage: stage_module(stage).Streamer(params.stage_inputs(stage), sample_rate_hz,
                                                 2 if stage == "limiter" else channels)
             for stage in STAGES}
         self.input_frames: int | None = None
@@ -107,8 +109,8 @@ class ChainStreamer:
     def set_params(self, params: ChainParams, trim_db: float | None = None) -> None:
         """New parameter values from the next block on (bypass changes reset nothing)."""
         for stage in STAGES:
-            if params.stage(stage) != self.params.stage(stage):
-                self.streamers[stage].set_params(params.stage(stage))
+            if params.stage_inputs(stage) != self.params.stage_inputs(stage):
+                self.streamers[stage].set_params(params.stage_inputs(stage))
         self.params = params
         if trim_db is not None:
             self.trim_gain = np.float32(db_to_gain(trim_db))
@@ -268,11 +270,15 @@ def _aligned_meters(streamer: ChainStreamer, series: dict[str, dict[str, list[np
 
 
 def forward_torch(audio: Any, params: Mapping[str, Mapping[str, Any]], sample_rate_hz: int,
-                  enabled: Mapping[str, bool] | None = None) -> tuple[Any, dict[str, Any]]:
+                  enabled: Mapping[str, bool] | None = None,
+                  networks: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Differentiable chain for training.
 
     Shape:
-        audio: (batch, 1 or 2, samples); params[stage][name]: (batch,) physical values.
+        audio: (batch, 1 or 2, samples); params[stage][name]: (batch,) physical values, and
+        params["residual"]["latent"]: (batch, LATENT_DIM) when the residual is conditioned.
+        networks: trainable networks by stage (``net`` of that stage's ``forward_torch``, e.g.
+        the residual network being trained); a stage not named uses its shipped weights.
         Returns (batch, 2, samples) and the stages' meter tensors.
     """
     out = audio
@@ -282,5 +288,7 @@ def forward_torch(audio: Any, params: Mapping[str, Mapping[str, Any]], sample_ra
             out = out.expand(-1, 2, -1)
         if enabled is not None and not enabled[stage]:
             continue
-        out, meters[stage] = stage_module(stage).forward_torch(out, params[stage], sample_rate_hz)
+        extra = {"net": networks[stage]} if networks and stage in networks else {}
+        out, meters[stage] = stage_module(stage).forward_torch(out, params[stage], sample_rate_hz,
+                                                               **extra)
     return out, meters

@@ -7,6 +7,11 @@ listing) derives from this table: there is no second copy of a range anywhere.
 A params file is JSON: ``{"schema": 1, "<stage>": {"enabled": true, "<name>": value, ...}, ...}``.
 Validation is strict: an unknown stage or name, a value of the wrong type or out of range is a
 ``ParamsError`` naming the parameter and its range; a missing value takes its default.
+
+Besides its knobs, the neural residual stage takes the track's latent z (the proposer's
+``Proposal.latent``, ``LATENT_DIM`` floats) as its conditioning: ``ChainParams.latent``, stored in
+the file as ``"residual": {..., "latent": [...]}``. It is not a knob (no table row); absent, the
+residual is conditioned on zeros.
 """
 
 from __future__ import annotations
@@ -108,14 +113,19 @@ def _eq_band(prefix: str, label: str, f_lo: float, f_hi: float, f_default: float
     ]
 
 
-STAGES: tuple[str, ...] = ("eq", "compressor", "saturation", "stereo", "limiter")
-"""The chain's stages, in signal order."""
+STAGES: tuple[str, ...] = ("eq", "compressor", "saturation", "stereo", "residual", "limiter")
+"""The chain's stages, in signal order (the residual before the limiter, so the true-peak ceiling
+holds whatever it adds)."""
+
+LATENT_DIM = 512
+"""Length of the latent z that conditions the neural residual (the proposer's latent)."""
 
 STAGE_TITLES: dict[str, str] = {
     "eq": "Parametric EQ",
     "compressor": "Compressor",
     "saturation": "Saturation",
     "stereo": "Stereo imager",
+    "residual": "Neural residual",
     "limiter": "True-peak limiter",
 }
 
@@ -156,6 +166,8 @@ TABLE: tuple[ParamSpec, ...] = (
        "Decorrelated width added between 300 Hz and 3 kHz (mono-to-stereo upmix)"),
     _p("stereo", "upmix_high_width", "", 0.0, 1.0, 0.0, "linear",
        "Decorrelated width added above 3 kHz (mono-to-stereo upmix)"),
+    _p("residual", "amount", "", 0.0, 1.0, 0.0, "linear",
+       "Blend of the neural residual path into the signal (0 = pure grey-box chain)"),
     _p("limiter", "threshold_db", "dB", -12.0, 0.0, 0.0, "linear",
        "Input drive: the limiter adds −threshold dB of gain before limiting"),
     _p("limiter", "ceiling_dbtp", "dBTP", -3.0, -0.1, -1.0, "linear",
@@ -179,7 +191,7 @@ def spec(key: str) -> ParamSpec:
     for row in TABLE:
         if row.key == key:
             return row
-    raise ParamsError(f"unknown parameter '{key}' (see `greymaster params` for the list)")
+    raise ParamsError(f"unknown parameter {key!r} (see `greymaster params` for the list)")
 
 
 def defaults(stage: str) -> dict[str, float]:
@@ -192,13 +204,15 @@ class ChainParams:
     """A complete, validated set of parameters for the chain.
 
     ``values[stage][name]`` holds physical values for every parameter of the table;
-    ``enabled[stage]`` says whether the stage runs (False = bypassed).
+    ``enabled[stage]`` says whether the stage runs (False = bypassed); ``latent`` is the neural
+    residual's conditioning z (``LATENT_DIM`` finite floats), None for zeros.
     """
 
     values: Mapping[str, Mapping[str, float]] = field(
         default_factory=lambda: {stage: defaults(stage) for stage in STAGES})
     enabled: Mapping[str, bool] = field(
         default_factory=lambda: dict.fromkeys(STAGES, True))
+    latent: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         for stage in STAGES:
@@ -206,10 +220,25 @@ class ChainParams:
                 raise ParamsError(f"stage '{stage}' needs exactly the parameters of the table")
             for row in stage_specs(stage):
                 _check_range(row, self.values[stage][row.name])
+        if self.latent is not None:
+            object.__setattr__(self, "latent", _check_latent(self.latent))
 
     def stage(self, stage: str) -> dict[str, float]:
         """A copy of one stage's values."""
         return dict(self.values[stage])
+
+    def stage_inputs(self, stage: str) -> dict[str, Any]:
+        """What a stage module's ``render`` / ``Streamer`` take: the stage's values, plus
+        ``latent`` for the residual stage when one is set."""
+        inputs: dict[str, Any] = self.stage(stage)
+        if stage == "residual" and self.latent is not None:
+            inputs["latent"] = self.latent
+        return inputs
+
+    def with_latent(self, latent: Any) -> ChainParams:
+        """A copy with the residual's conditioning z (``LATENT_DIM`` floats, or None)."""
+        return ChainParams({s: dict(v) for s, v in self.values.items()}, dict(self.enabled),
+                           None if latent is None else _check_latent(latent))
 
     def units(self) -> list[float]:
         """Every value in its row's 0–1 units (``ParamSpec.to_unit``), in TABLE order: the
@@ -221,21 +250,23 @@ class ChainParams:
         row = spec(key)
         values = {stage: dict(v) for stage, v in self.values.items()}
         values[row.stage][row.name] = _check_range(row, value)
-        return ChainParams(values, dict(self.enabled))
+        return ChainParams(values, dict(self.enabled), self.latent)
 
     def with_enabled(self, stage: str, enabled: bool) -> ChainParams:
         """A copy with one stage switched on or off."""
         if stage not in STAGES:
-            raise ParamsError(f"unknown stage '{stage}' (stages: {', '.join(STAGES)})")
+            raise ParamsError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
         flags = dict(self.enabled)
         flags[stage] = bool(enabled)
-        return ChainParams({s: dict(v) for s, v in self.values.items()}, flags)
+        return ChainParams({s: dict(v) for s, v in self.values.items()}, flags, self.latent)
 
     def to_json(self) -> dict[str, Any]:
-        """The params-file document (schema 1)."""
+        """The params-file document (schema 1); the latent, when set, under "residual"."""
         doc: dict[str, Any] = {"schema": SCHEMA_VERSION}
         for stage in STAGES:
             doc[stage] = {"enabled": bool(self.enabled[stage]), **self.stage(stage)}
+        if self.latent is not None:
+            doc["residual"]["latent"] = list(self.latent)
         return doc
 
     @classmethod
@@ -250,11 +281,12 @@ class ChainParams:
                 f"{SCHEMA_VERSION}; put \"schema\": {SCHEMA_VERSION} in the file)")
         values = {stage: defaults(stage) for stage in STAGES}
         enabled = dict.fromkeys(STAGES, True)
+        latent = None
         for stage, body in doc.items():
             if stage == "schema":
                 continue
             if stage not in STAGES:
-                raise ParamsError(f"unknown stage '{stage}' (stages: {', '.join(STAGES)})")
+                raise ParamsError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
             if not isinstance(body, dict):
                 raise ParamsError(f"'{stage}' must be an object of parameter values")
             for name, value in body.items():
@@ -263,9 +295,12 @@ class ChainParams:
                         raise ParamsError(f"{stage}.enabled must be true or false")
                     enabled[stage] = value
                     continue
+                if stage == "residual" and name == "latent":
+                    latent = _check_latent(value)
+                    continue
                 row = spec(f"{stage}.{name}")
                 values[stage][name] = _check_range(row, value)
-        return cls(values, enabled)
+        return cls(values, enabled, latent)
 
     @classmethod
     def load(cls, path: str | Path) -> ChainParams:
@@ -292,6 +327,22 @@ class ChainParams:
             raise ParamsError(f"params file {path} is nested too deeply to be a params "
                               "file") from None
         return cls.from_json(doc)
+
+
+def _check_latent(latent: Any) -> tuple[float, ...]:
+    """A latent as a tuple of ``LATENT_DIM`` finite floats; ``ParamsError`` otherwise."""
+    if isinstance(latent, str | bytes | Mapping) or not hasattr(latent, "__len__"):
+        raise ParamsError(f"residual.latent must be a list of {LATENT_DIM} numbers")
+    if len(latent) != LATENT_DIM:
+        raise ParamsError(f"residual.latent has {len(latent)} numbers, needs {LATENT_DIM} (save "
+                          "the params again from an analysis)")
+    values = []
+    for value in latent:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value):
+            raise ParamsError(f"residual.latent must hold finite numbers, got {value!r}")
+        values.append(float(value))
+    return tuple(values)
 
 
 def _check_range(row: ParamSpec, value: Any) -> float:

@@ -7,6 +7,9 @@
     per stage: Linear([h, locked units, lock mask]) ─ FiLM(target LUFS) ─ GELU ─ Linear ─ sigmoid
     locked outputs replaced by their locked unit values; ParamSpec.from_unit → physical units
 
+P = len(TABLE) outputs (the residual stage's amount among them); z_in is also handed on as the
+neural residual's conditioning (``Proposal.latent``, ``ChainParams.latent``).
+
 Every output is a unit value (0–1) of one row of the parameter table, in ``TABLE`` order, mapped
 to physical units by that row's own ``from_unit``: there is no second copy of a range. The heads'
 last layers start with a bias at the logit of each row's default, so an untrained model proposes
@@ -24,8 +27,6 @@ References:
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +35,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from model import weights
 from model.errors import ModelError, ParamsError
 from model.features import (
     LogMelFeatures,
     analysis_excerpts,
     feature_count,
 )
-from model.params import STAGES, TABLE, ChainParams, stage_specs
+from model.params import LATENT_DIM, STAGES, TABLE, ChainParams, stage_specs
 
-LATENT_DIM = 512
 LUFS_CENTRE = -14.0
 LUFS_SPAN = 10.0
 """The loudness target enters the network as (target_lufs − LUFS_CENTRE) / LUFS_SPAN."""
@@ -61,7 +62,7 @@ class Proposal:
     """What the proposer outputs for a batch.
 
     Shape:
-        units: (B, 37) in TABLE order, each in 0–1.
+        units: (B, P) in TABLE order, each in 0–1.
         physical: {stage: {name: (B,)}}, the format ``chain.forward_torch`` takes.
         latent: (B, LATENT_DIM), the input track's latent z (for a residual conditioned on it).
     """
@@ -76,7 +77,7 @@ def units_to_physical(units: Tensor) -> dict[str, dict[str, Tensor]]:
 
     Values are clamped to the row's range only to absorb float rounding at its ends.
 
-    Shape: units (B, 37) → {stage: {name: (B,)}}.
+    Shape: units (B, P) → {stage: {name: (B,)}}.
     """
     physical: dict[str, dict[str, Tensor]] = {stage: {} for stage in STAGES}
     for column, row in enumerate(TABLE):
@@ -86,7 +87,7 @@ def units_to_physical(units: Tensor) -> dict[str, dict[str, Tensor]]:
 
 
 def default_units() -> Tensor:
-    """The table's defaults as unit values, in TABLE order. Shape: (37,) float32."""
+    """The table's defaults as unit values, in TABLE order. Shape: (P,) float32."""
     return torch.tensor(ChainParams().units(), dtype=torch.float32)
 
 
@@ -177,9 +178,9 @@ class Proposer(nn.Module):
             analysis: (B, E, 2, n) excerpts of the input at ANALYSIS_RATE_HZ.
             target_lufs: (B,) integrated loudness the master is aimed at.
             reference: (B, E', 2, n') excerpts of a reference track, or None.
-            lock_units: (B, 37) unit values in TABLE order, used where lock_mask is True.
-            lock_mask: (B, 37) bool; None = nothing locked.
-            Returns a ``Proposal`` with units (B, 37) and physical {stage: {name: (B,)}}.
+            lock_units: (B, P) unit values in TABLE order, used where lock_mask is True.
+            lock_mask: (B, P) bool; None = nothing locked.
+            Returns a ``Proposal`` with units (B, P) and physical {stage: {name: (B,)}}.
         """
         batch = analysis.shape[0]
         z_in = self.encoder(analysis)
@@ -223,42 +224,20 @@ def load(path: str | Path) -> Proposer:
     """Read weights written by ``save``; ``ModelError`` for a missing, corrupt or unfit file.
 
     The file is read with ``torch.load(weights_only=True)``: tensors and plain containers only,
-    never code.
+    never code (``model.weights``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model weights not found: {path}")
-    try:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
-            pickle.UnpicklingError) as exc:
-        raise ModelError(f"cannot read model weights {path}: {_first_line(exc)}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
-        raise ModelError(f"{path} is not a GreyMaster model weights file (format {FILE_FORMAT})")
+    doc = weights.read(path, "model weights", FILE_FORMAT)
     if doc.get("parameters") != _table_signature():
         raise ModelError(f"{path} was trained for a different parameter table; retrain or use "
                          f"weights made for this version")
-    config = doc.get("config")
-    try:
-        model = Proposer(**config)
-        if model.config != config:
-            raise ValueError(f"incomplete config {config!r}")
-        model.load_state_dict(doc["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
-        raise ModelError(f"{path} does not fit the model it describes: {_first_line(exc)}") \
-            from None
-    return model.eval()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return weights.build(Proposer, doc, path, "model")
 
 
 def _lock_tensors(locks: Mapping[str, float]) -> tuple[ChainParams, Tensor, Tensor]:
     """Validate ``{"stage.name": physical value}`` against the table; the locks as unit values.
 
-    Shape: returns the locks applied to the defaults, lock_units (1, 37), lock_mask (1, 37).
+    Shape: returns the locks applied to the defaults, lock_units (1, P), lock_mask (1, P).
     """
     locked = ChainParams()
     for key, value in locks.items():
@@ -284,7 +263,8 @@ def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs
     """Propose chain parameters for one track (eval mode, no gradients).
 
     Locked parameters come back exactly at their given physical values; a lock naming no
-    parameter of the table, or a value outside its range, is a ``ParamsError``.
+    parameter of the table, or a value outside its range, is a ``ParamsError``. The track's
+    latent z comes back as ``ChainParams.latent``, the neural residual's conditioning.
 
     Shape:
         audio: (channels, N) at ``sample_rate_hz``; reference: (channels, M) at ``reference_fs``
@@ -309,5 +289,5 @@ def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs
             value = float(row.from_unit(_snap_to_ends(float(units[column]))))
             value = min(max(value, row.minimum), row.maximum)
         values[row.stage][row.name] = value
-    return ChainParams(values)
+    return ChainParams(values, latent=proposal.latent[0].tolist())
 

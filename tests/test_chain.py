@@ -24,7 +24,8 @@ def working_params() -> ChainParams:
                        "saturation.drive_db": 12.0, "saturation.mix": 0.5,
                        "saturation.bias": 0.05, "stereo.width": 1.5,
                        "stereo.upmix_low_width": 0.3, "stereo.upmix_mid_width": 0.3,
-                       "stereo.upmix_high_width": 0.3, "limiter.threshold_db": -9.0}.items():
+                       "stereo.upmix_high_width": 0.3, "residual.amount": 0.5,
+                       "limiter.threshold_db": -9.0}.items():
         p = p.replace(key, value)
     return p
 
@@ -127,6 +128,7 @@ TRANSPARENT = {
                                                    "peak4", "high_shelf")},
     "compressor": {"compressor.ratio": 1.0, "compressor.makeup_db": 0.0},
     "saturation": {"saturation.mix": 0.0},
+    "residual": {"residual.amount": 0.0},
 }
 
 

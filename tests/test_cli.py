@@ -202,6 +202,35 @@ def test_analyze_shows_the_proposal_and_saves_it_for_render(mix, weights, tmp_pa
     np.testing.assert_allclose(audio.T, chain.render(track.audio, FS, expected).audio, atol=1e-6)
 
 
+def test_saved_proposal_carries_the_latent_so_render_reproduces_the_residual(mix, weights,
+                                                                               tmp_path):
+    import torch
+
+    from model import audio_io, proposer
+    from model.features import analysis_excerpts
+
+    params_path = tmp_path / "proposal.json"
+    assert main(["analyze", str(mix), "--weights", str(weights), "--params-out",
+                 str(params_path)]) == 0
+    doc = json.loads(params_path.read_text())
+    track = audio_io.load(mix)
+    with torch.no_grad():
+        z = proposer.load(weights).encoder(
+            torch.from_numpy(analysis_excerpts(track.audio, track.sample_rate_hz))[None])[0]
+    np.testing.assert_allclose(doc["residual"]["latent"], z.numpy(), rtol=1e-5, atol=1e-6)
+    doc["residual"]["amount"] = 0.8
+    params_path.write_text(json.dumps(doc))
+    out = tmp_path / "r.wav"
+    assert main(["render", str(mix), "-o", str(out), "--params", str(params_path),
+                 "--format", "wav32f"]) == 0
+    audio, _ = sf.read(out, dtype="float32")
+    with_latent = ChainParams.from_json(doc)
+    np.testing.assert_allclose(audio.T, chain.render(track.audio, FS, with_latent).audio,
+                               atol=1e-6)
+    without = chain.render(track.audio, FS, with_latent.with_latent(None)).audio
+    assert not np.array_equal(audio.T, without), "the saved latent conditions the residual"
+
+
 def test_master_uses_the_model_unless_told_otherwise(mix, weights, tmp_path):
     reports = {}
     for name, extra in {"model": [], "defaults": ["--no-model"],

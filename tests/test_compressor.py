@@ -275,3 +275,19 @@ def test_vectorised_log_and_exp_equal_the_c_library():
     out = np.empty_like(v)
     compressor._exp(v, out)
     np.testing.assert_allclose(out, np.exp(v), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("knee_db", [0.0, 5e-324, 1e-7])
+def test_a_vanishing_knee_is_a_hard_knee_with_finite_gradients(knee_db):
+    """Found by tests/test_properties.py: a knee of 5e-324 dB made the soft-knee branch divide
+    by it, and its infinite gradient turned NaN through the branch selection."""
+    import torch
+
+    level = torch.linspace(-60.0, 0.0, 121, dtype=torch.float64, requires_grad=True)
+    knee = torch.tensor(knee_db, dtype=torch.float64, requires_grad=True)
+    out = compressor.static_curve_db(level, torch.tensor(-20.0, dtype=torch.float64),
+                                     torch.tensor(4.0, dtype=torch.float64), knee)
+    out.sum().backward()
+    assert torch.isfinite(level.grad).all() and torch.isfinite(knee.grad)
+    hard = compressor.static_curve_db(level.detach().numpy(), -20.0, 4.0, 0.0)
+    np.testing.assert_allclose(out.detach().numpy(), hard, atol=1e-9)

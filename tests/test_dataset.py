@@ -8,6 +8,7 @@ import soundfile as sf
 import torch
 
 from model.loudness import integrated_loudness
+from model.params import TABLE
 from tests.signals import music_like
 from training import degrade, split
 from training.dataset import ANALYSIS_RATE_HZ, PairDataset, starts_avoiding
@@ -50,7 +51,8 @@ def test_shapes(dataset):
     excerpt, span, pre = round(1.5 * FS), round(2.0 * FS), round(0.5 * FS)
     expected = {"analysis": (6, 2, span), "input": (2, excerpt), "input_context": (2, pre),
                 "target": (2, excerpt), "reference": (6, 2, span), "target_lufs": (),
-                "known_units": (37,), "known_mask": (37,), "analysis_offsets": (6,),
+                "known_units": (len(TABLE),), "known_mask": (len(TABLE),),
+                "analysis_offsets": (6,),
                 "reference_offsets": (6,)}
     for key, shape in expected.items():
         assert tuple(item[key].shape) == shape, key

@@ -131,7 +131,7 @@ def test_proposer_methods_lock_the_true_eq_and_meet_the_targets(cases):
     assert locks and all(key.startswith("eq.") for key in locks)
 
 
-def test_eq_only_ablation_bypasses_the_other_stages(cases, monkeypatch):
+def test_ablations_bypass_the_right_stages(cases, monkeypatch):
     from model.proposer import Proposer
 
     seen = []
@@ -142,9 +142,14 @@ def test_eq_only_ablation_bypasses_the_other_stages(cases, monkeypatch):
         return original(audio, params, target_lufs, ceiling_dbtp)
 
     monkeypatch.setattr(evaluate, "master", spy)
-    evaluate.model_methods(Proposer())["ours_eq_only"](cases[0])
+    methods = evaluate.model_methods(Proposer())
+    for name in ("ours_eq_only", "ours", "ours_residual"):
+        methods[name](cases[0])
+    grey_box = {"eq": True, "compressor": True, "saturation": True, "stereo": True,
+                "residual": False, "limiter": True}
     assert seen == [{"eq": True, "compressor": False, "saturation": False, "stereo": False,
-                     "limiter": True}]
+                     "residual": False, "limiter": True},
+                    grey_box, {**grey_box, "residual": True}]
 
 
 def _corpus(tmp_path):
@@ -168,7 +173,7 @@ def test_command_line_writes_the_report_and_notes_missing_weights(tmp_path, caps
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert len(doc["tracks"]) == 2
     assert "not found" in doc["skipped"]["ours"]
-    assert doc["skipped"]["ours_residual"] == evaluate.RESIDUAL_NOTE
+    assert "not found" in doc["skipped"]["ours_residual"]
     assert {"unprocessed", "loudness_only", "default_chain"} <= set(doc["methods"])
     if "matchering" in doc["methods"]:
         rows = [t["methods"]["matchering"] for t in doc["tracks"]]

@@ -373,6 +373,7 @@ ACTIVE = {
     "compressor": {"compressor.threshold_db": -30.0, "compressor.ratio": 4.0},
     "saturation": {"saturation.drive_db": 18.0, "saturation.mix": 1.0},
     "stereo": {"stereo.width": 2.0},
+    "residual": {"residual.amount": 1.0},
     "limiter": {"limiter.threshold_db": -10.0},
     "trim": {},
 }
@@ -384,6 +385,7 @@ SWEEPS = {
     "compressor.threshold_db": np.linspace(-40.0, 0.0, 5),
     "saturation.drive_db": np.linspace(0.0, 24.0, 5),
     "stereo.width": np.linspace(0.0, 2.0, 5),
+    "residual.amount": np.linspace(0.0, 1.0, 5),
     "trim": np.linspace(-12.0, 6.0, 5),
     "limiter.lookahead_ms": np.linspace(0.0, 5.0, 5),
     **{stage: [True, False] for stage in STAGES},
@@ -434,6 +436,25 @@ def sweep_step_ratio(x: np.ndarray, knob: str) -> float:
     return largest_step(y) / (1.05 * largest + spread * steepest + 1e-6)
 
 
+@pytest.fixture
+def audible_residual(monkeypatch):
+    """The residual stage runs a network with random weights: whether a change clicks is the
+    live chain's business, whatever the weights, and the shipped network may act too softly on
+    these signals for the sweep to mean much."""
+    import torch
+
+    from model import residual_net
+    from model.dsp import residual
+
+    torch.manual_seed(2)
+    net = residual_net.ResidualNet()
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(0.3 * torch.randn_like(parameter))
+    monkeypatch.setattr(residual, "_network", lambda: net.requires_grad_(False))
+
+
+@pytest.mark.usefixtures("audible_residual")
 @pytest.mark.parametrize("signal", ["music", "sine"])
 @pytest.mark.parametrize("knob", SWEEPS)
 def test_knob_sweeps_are_click_free(program, signal, knob):
@@ -441,6 +462,7 @@ def test_knob_sweeps_are_click_free(program, signal, knob):
     assert sweep_step_ratio(x, knob) <= 1.0
 
 
+@pytest.mark.usefixtures("audible_residual")
 @pytest.mark.parametrize("knob", ["saturation.drive_db", "stereo.width", "trim", *STAGES])
 def test_the_click_check_catches_an_abrupt_switch(monkeypatch, knob):
     """With a one-sample fade (an abrupt switch) the same check fails on the sine: it can fail.

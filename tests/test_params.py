@@ -97,3 +97,45 @@ def test_units_follow_the_table_order_and_invert():
     assert units[keys.index("eq.peak1_gain_db")] == pytest.approx(0.25)  # −6 in −12 … 12
     for row, unit in zip(params.TABLE, units, strict=True):
         assert row.from_unit(unit) == pytest.approx(chosen.values[row.stage][row.name])
+
+
+def test_the_residual_stage_sits_before_the_limiter_and_its_amount_is_off_by_default():
+    assert params.STAGES.index("residual") == params.STAGES.index("limiter") - 1
+    amount = params.spec("residual.amount")
+    assert (amount.minimum, amount.maximum, amount.default) == (0.0, 1.0, 0.0)
+    assert params.ChainParams().latent is None
+
+
+def test_the_latent_round_trips_through_json_and_survives_edits():
+    z = [float(v) for v in np.random.default_rng(0).normal(size=params.LATENT_DIM)]
+    chain = params.ChainParams().with_latent(np.asarray(z, dtype=np.float32))
+    assert chain.latent == tuple(float(v) for v in np.asarray(z, dtype=np.float32))
+    doc = json.loads(json.dumps(chain.to_json()))
+    assert len(doc["residual"]["latent"]) == params.LATENT_DIM
+    assert params.ChainParams.from_json(doc) == chain
+    edited = chain.replace("residual.amount", 0.5).with_enabled("eq", False)
+    assert edited.latent == chain.latent
+    assert edited.stage_inputs("residual") == {"amount": 0.5, "latent": chain.latent}
+    assert edited.stage("residual") == {"amount": 0.5}
+    assert "latent" not in params.ChainParams().to_json()["residual"]
+    assert chain.with_latent(None) == params.ChainParams()
+
+
+@pytest.mark.parametrize(("latent", "message"), [
+    ([0.0] * 3, "has 3 numbers, needs 512"),
+    ("zeros", "must be a list of 512 numbers"),
+    ([0.0] * 511 + [float("inf")], "finite numbers"),
+    ([0.0] * 511 + ["x"], "finite numbers"),
+    ([0.0] * 511 + [True], "finite numbers"),
+])
+def test_a_bad_latent_is_a_params_error(latent, message):
+    with pytest.raises(ParamsError, match=message):
+        params.ChainParams.from_json({"schema": 1, "residual": {"latent": latent}})
+
+
+@pytest.mark.parametrize("doc", [{"schema": 1, "\n": None}, {"schema": 1, "eq": {"a\nb": 1.0}}])
+def test_unknown_names_with_line_breaks_stay_on_one_line(doc):
+    """Found by tests/test_properties.py: a stage named "\\n" broke the one-line message."""
+    with pytest.raises(params.ParamsError) as error:
+        params.ChainParams.from_json(doc)
+    assert "\n" not in str(error.value)

@@ -211,6 +211,23 @@ def test_propose_honours_locks_exactly_in_physical_units(model):
     assert all(params.enabled.values())
 
 
+def test_propose_hands_on_the_tracks_latent_for_the_residual(model):
+    from model.features import analysis_excerpts
+
+    audio = noise(3.0, 44100, seed=8)
+    params = proposer.propose(model, audio, 44100, -14.0)
+    with torch.no_grad():
+        z = model.encoder(torch.from_numpy(analysis_excerpts(audio, 44100))[None])[0]
+    assert params.latent is not None and len(params.latent) == proposer.LATENT_DIM
+    np.testing.assert_allclose(params.latent, z.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_shipped_weights_propose_the_whole_table():
+    shipped = proposer.load(proposer.DEFAULT_WEIGHTS)
+    params = proposer.propose(shipped, noise(3.0, 44100, seed=9), 44100, -14.0)
+    assert set(params.values) == set(STAGES) and params.latent is not None
+
+
 @pytest.mark.parametrize("locks, message", [
     ({"compressor.volume": 1.0}, "unknown parameter"),
     ({"compressor.ratio": 50.0}, "outside its range"),

@@ -542,3 +542,13 @@ def test_stage_resets_cover_every_stage_of_the_table(session):
         session.reset_stage(stage)
         assert not any(session.is_overridden(row.key) for row in stage_specs(stage))
     assert session.overrides == {}
+
+
+def test_the_proposals_latent_rides_along_with_every_edit():
+    latent = tuple(float(i) / 512 for i in range(512))
+    session = Session(proposal=ChainParams().with_latent(latent))
+    session.set_value("residual.amount", 0.4)
+    session.set_enabled("eq", False)
+    assert session.params.latent == latent
+    session.set_proposal(ChainParams())
+    assert session.params.latent is None

@@ -70,7 +70,7 @@ class PairDataset(torch.utils.data.Dataset):
     Shape of an item (fs = 44100, X = excerpt_s·fs, A = analysis_s·fs, P = preroll_s·fs,
     E = analysis_excerpts), all float32 unless noted:
         "analysis" (E, 2, A), "input" (2, X), "input_context" (2, P), "target" (2, X),
-        "reference" (E, 2, A), "target_lufs" (), "known_units" (37,), "known_mask" (37,) bool,
+        "reference" (E, 2, A), "target_lufs" (), "known_units" (P,), "known_mask" (P,) bool,
         "degradation" str (JSON), "track" () int64, "offset" () int64 (start of input/target),
         "analysis_offsets" (E,) int64, "reference_offsets" (E,) int64.
 

@@ -14,7 +14,7 @@ A degradation is applied in the order EQ → dynamics → width → level:
 - Width: mid/side, S ← width·S (M = (L+R)/2, S = (L−R)/2), width in 0.5–1.5.
 - Level: a gain of −12…0 dB (not a table parameter: loudness targeting undoes it).
 
-``inverse_units`` gives the table's 37 parameters in unit form where the inverse is known:
+``inverse_units`` gives the table's parameters in unit form where the inverse is known:
 every EQ gain (0 dB for unused peaks), the frequency and Q of used sections, the compressor's
 threshold, ratio, knee and makeup for ``exaggerated`` dynamics, and ``stereo.width`` = 1/width.
 """
@@ -234,8 +234,8 @@ def inverse_units(degradation: Degradation) -> tuple[np.ndarray, np.ndarray]:
     """The table parameters that undo the degradation, where the table can express them.
 
     Returns:
-        known_units (37,) float32 in TABLE order (0–1 via each ParamSpec.to_unit; 0 where
-        unknown) and known_mask (37,) bool.
+        known_units (P,) float32 in TABLE order (0–1 via each ParamSpec.to_unit; 0 where
+        unknown) and known_mask (P,) bool.
     """
     units = np.zeros(len(TABLE), dtype=np.float32)
     mask = np.zeros(len(TABLE), dtype=bool)

@@ -10,13 +10,15 @@ integrated loudness under a ``CEILING_DBTP`` true-peak ceiling:
 - ``default_chain``: the table's defaults, trim searched by ``model.targeting``;
 - ``matchering``: Matchering 2 with the original master as its reference (it is given the
   answer), through temporary 32-bit float WAV files; its own limiter and level, as they are;
-- ``ours``: the proposer's parameters, trim searched as for the default chain;
+- ``ours``: the proposer's parameters, trim searched as for the default chain, the neural
+  residual bypassed (the grey-box chain alone);
 - ``ours_reference``: the same, with the original master as the reference (as Matchering);
 - ``ours_locks``: the same, with the known EQ parameters locked at their true values;
-- ``ours_eq_only``: ablation, the proposal's EQ alone (compressor, saturation and stereo
-  bypassed; the limiter kept, as every method has to meet the same loudness and ceiling).
-  ``ours`` is the ablation's full chain; the full chain + residual is reported as not available
-  (the proposer has no residual).
+- ``ours_eq_only``: ablation, the proposal's EQ alone (compressor, saturation, stereo and
+  residual bypassed; the limiter kept, as every method has to meet the same loudness and
+  ceiling). ``ours`` is the ablation's full chain;
+- ``ours_residual``: ablation, the full chain + the neural residual at the proposed amount,
+  conditioned on the track's latent (the proposal as ``greymaster master`` runs it).
 
 Metrics per track (``training.metrics``): MR-STFT distances (left/right and sum/difference),
 SNR after loudness matching and alignment, loudness, loudness error, true peak and compliance,
@@ -68,7 +70,6 @@ DEFAULT_TRACKS = 6
 DEFAULT_OUT = Path("training/results/eval.json")
 LOCKED_STAGE = "eq"
 """``ours_locks`` locks this stage's known parameters at their true values."""
-RESIDUAL_NOTE = "not available: the proposer has no neural residual"
 
 TITLES: dict[str, str] = {
     "unprocessed": "Unprocessed (degraded input)",
@@ -86,7 +87,7 @@ TITLES: dict[str, str] = {
 @dataclass(frozen=True)
 class Case:
     """One test track. Shape: target, degraded (2, N) float32 at ANALYSIS_RATE_HZ; known_units,
-    known_mask (37,) in TABLE order (the degradation's inverse, where the table expresses it)."""
+    known_mask (P,) in TABLE order (the degradation's inverse, where the table expresses it)."""
 
     name: str
     target: np.ndarray
@@ -181,18 +182,23 @@ def model_methods(model: Any) -> dict[str, Method]:
     def mastered(case: Case, params: ChainParams) -> Output:
         return Output(master(case.degraded, params, case.target_lufs), params)
 
+    def grey_box(case: Case, **options: Any) -> Output:
+        return mastered(case, proposal(case, **options).with_enabled("residual", False))
+
     def eq_only(case: Case) -> Output:
         params = proposal(case)
-        for stage in ("compressor", "saturation", "stereo"):
-            params = params.with_enabled(stage, False)
+        for stage in STAGES:
+            if stage not in ("eq", "limiter"):
+                params = params.with_enabled(stage, False)
         return mastered(case, params)
 
     return {
-        "ours": lambda case: mastered(case, proposal(case)),
-        "ours_reference": lambda case: mastered(
-            case, proposal(case, reference=case.target, reference_fs=ANALYSIS_RATE_HZ)),
-        "ours_locks": lambda case: mastered(case, proposal(case, locks=known_locks(case))),
+        "ours": grey_box,
+        "ours_reference": lambda case: grey_box(case, reference=case.target,
+                                                reference_fs=ANALYSIS_RATE_HZ),
+        "ours_locks": lambda case: grey_box(case, locks=known_locks(case)),
         "ours_eq_only": eq_only,
+        "ours_residual": lambda case: mastered(case, proposal(case)),
     }
 
 
@@ -210,9 +216,8 @@ def standard_methods(weights: Path) -> tuple[dict[str, Method], dict[str, str]]:
 
         methods |= model_methods(proposer.load(weights))
     except (ImportError, GreyMasterError) as exc:
-        for name in ("ours", "ours_reference", "ours_locks", "ours_eq_only"):
+        for name in ("ours", "ours_reference", "ours_locks", "ours_eq_only", "ours_residual"):
             skipped[name] = f"skipped: {exc}"
-    skipped["ours_residual"] = RESIDUAL_NOTE
     return methods, skipped
 
 

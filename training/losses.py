@@ -11,7 +11,7 @@
   (where it implies any), and a small pull towards the table's defaults (the planning
   document's parameter regularisation: no extreme settings without a reason).
 
-Shapes: audio (batch, 2, samples); units and masks (batch, 37) in TABLE order.
+Shapes: audio (batch, 2, samples); units and masks (batch, P) in TABLE order.
 """
 
 from __future__ import annotations

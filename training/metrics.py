@@ -213,7 +213,7 @@ def true_peak_compliant(audio: np.ndarray, ceiling_dbtp: float) -> bool:
 
 
 def unit_vector(params: ChainParams) -> np.ndarray:
-    """The parameters as unit values (``ChainParams.units``). Shape: (37,)."""
+    """The parameters as unit values (``ChainParams.units``). Shape: (P,)."""
     return np.array(params.units())
 
 
@@ -221,7 +221,7 @@ def param_recovery_error(predicted_units: np.ndarray, known_units: np.ndarray,
                          known_mask: np.ndarray) -> dict[str, float | None]:
     """Mean absolute error in unit space over the known entries, overall and per stage.
 
-    Shape: predicted_units, known_units (37,) in TABLE order; known_mask (37,) bool.
+    Shape: predicted_units, known_units (P,) in TABLE order; known_mask (P,) bool.
     Returns: {"all": MAE, "<stage>": MAE over that stage's known entries}; None where no entry
     is known.
     """

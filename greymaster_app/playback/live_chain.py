@@ -285,7 +285,7 @@ class LiveChain:
     def __init__(self, params: ChainParams, sample_rate_hz: int, trim_db: float = 0.0) -> None:
         self.sample_rate_hz = sample_rate_hz
         curve = fade_curve(sample_rate_hz)
-        self.stages = {stage: LiveStage(stage, params.stage(stage), params.enabled[stage],
+        self.stages = {stage: LiveStage(stage, params.stage_inputs(stage), params.enabled[stage],
                                         sample_rate_hz, curve)
                        for stage in STAGES}
         self.latency_samples: int = sum(stage.latency_samples for stage in self.stages.values())
@@ -333,7 +333,7 @@ class LiveChain:
         self._taken = request
         params, trim_db = request
         for name, stage in self.stages.items():
-            stage.request(params.stage(name), params.enabled[name])
+            stage.request(params.stage_inputs(name), params.enabled[name])
         self._target_trim_gain = _trim_gain(trim_db)
 
     def _trimmed(self, audio: np.ndarray) -> np.ndarray:

@@ -67,12 +67,16 @@ _EXP_SERIES = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))
 """1/13!, …, 1/1!, 1/0!: the Taylor series of e^r, highest power first (Horner)."""
 
 
+MIN_KNEE_DB = 1e-6
+"""Knee widths up to this are a hard knee (``static_curve_db``)."""
+
+
 def static_curve_db(level_db: Any, threshold_db: Any, ratio: Any, knee_db: Any) -> Any:
     """The static gain computer: output level for an input level, in dB (numpy or torch).
 
     y = x below T − W/2; y = x + (1/R − 1)·(x − T + W/2)²/(2W) within the knee;
-    y = T + (x − T)/R above T + W/2. W = 0 is a hard knee (no division by zero, finite torch
-    gradients).
+    y = T + (x − T)/R above T + W/2. W ≤ ``MIN_KNEE_DB`` is a hard knee (no division by a
+    vanishing width, finite torch gradients; the knee it drops is under 10⁻⁶ dB wide).
 
     Shape: the arguments broadcast together; returns their broadcast shape.
 
@@ -91,7 +95,9 @@ def static_curve_db(level_db: Any, threshold_db: Any, ratio: Any, knee_db: Any) 
     level_db, threshold_db, ratio, knee_db = as_arrays(level_db, threshold_db, ratio, knee_db)
     xp = namespace(level_db)
     over_db = level_db - threshold_db
-    safe_knee_db = xp.where(knee_db > 0, knee_db, 1.0 + 0 * knee_db)
+    wide = knee_db > MIN_KNEE_DB
+    knee_db = xp.where(wide, knee_db, 0 * knee_db)
+    safe_knee_db = xp.where(wide, knee_db, 1.0 + 0 * knee_db)
     in_knee = level_db + (1 / ratio - 1) * (over_db + knee_db / 2) ** 2 / (2 * safe_knee_db)
     above = threshold_db + over_db / ratio
     return xp.where(2 * over_db < -knee_db, level_db,
@@ -104,6 +110,7 @@ def _gain_reduction_db(level_db: float, threshold_db: float, ratio: float,
     """x − ``static_curve_db``(x) for one level: the kernel's copy of the formula, branch-free."""
     over_db = level_db - threshold_db
     slope = 1.0 - 1.0 / ratio
+    knee_db = knee_db if knee_db > MIN_KNEE_DB else 0.0
     safe_knee_db = knee_db if knee_db > 0 else 1.0
     in_knee = slope * (over_db + knee_db / 2) ** 2 / (2 * safe_knee_db)
     above = slope * over_db
