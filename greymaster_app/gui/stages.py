@@ -2,8 +2,8 @@
 
 The pictures: EQ curve with band handles, compressor transfer curve with the operating point and
 a gain-reduction meter, saturation curve, vectorscope with correlation and width, the limiter's
-gain-reduction meter and history. Stages without a picture of their own (a stage added to the
-table later) get knobs only.
+gain-reduction meter and history; the neural residual has a short explanation instead. A stage
+added to the table later gets knobs only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QWidget
 
 from greymaster_app.gui.pictures import (
     CompressorCurve,
@@ -21,8 +21,22 @@ from greymaster_app.gui.pictures import (
     StereoScope,
 )
 from greymaster_app.gui.stage_panel import StagePanel
+from greymaster_app.gui.theme import COLORS
 from greymaster_app.playback.player import PlaybackMeters
 from model.params import STAGE_TITLES, STAGES, ChainParams
+
+RESIDUAL_TEXT = (
+    "A small neural network, conditioned on what the model heard in this track, adds what the "
+    "grey-box stages cannot: y = x + amount · net(x, z). It runs before the limiter, so the "
+    "ceiling holds. Amount 0 is the pure grey-box chain; the model proposes how much to use.")
+
+
+def _explanation(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setMaximumWidth(420)
+    label.setStyleSheet(f"color: {COLORS['text_dim']}; padding: 12px")
+    return label
 
 
 class StageView(QTabWidget):
@@ -49,6 +63,8 @@ class StageView(QTabWidget):
         pictures = {"eq": self.eq_curve, "compressor": compressor_picture,
                     "saturation": self.saturation_curve, "stereo": self.scope,
                     "limiter": self.limiter_meter}
+        if "residual" in STAGES:
+            pictures["residual"] = _explanation(RESIDUAL_TEXT)
         self._panels: dict[str, StagePanel] = {}
         self._shown: dict[str, tuple] = {}
         for stage in STAGES:
