@@ -138,8 +138,7 @@ class PathMeter:
         self._hop_samples = loudness.hop_samples(sample_rate_hz)
         self._stereo_decay = math.exp(-1.0 / (STEREO_TIME_CONSTANT_S * sample_rate_hz))
         self._spectrum_interval_samples = max(1, round(SPECTRUM_INTERVAL_S * sample_rate_hz))
-        window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(spectrum_size) / spectrum_size)
-        self._scaled_window = window * (2.0 / window.sum())
+        self._scaled_window = _scaled_hann(spectrum_size)
         self._loudness = loudness.LoudnessMeter(sample_rate_hz, CHANNELS)
         self._peak_history = np.zeros((CHANNELS, truepeak.TAPS - 1))
         self._hop_peaks = np.zeros(round(TRUE_PEAK_WINDOW_S / loudness.HOP_S) + 1)
@@ -252,6 +251,13 @@ def level_match_gain_db(original: PathMeter, master: PathMeter,
     return master_lufs - original_lufs
 
 
+def _scaled_hann(size: int) -> np.ndarray:
+    """The periodic Hann window scaled by 2 / Σw: a sine centred on a bin reads its peak
+    amplitude there (module docstring)."""
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(size) / size)
+    return window * (2.0 / window.sum())
+
+
 def whole_track_reading(audio: np.ndarray, sample_rate_hz: float,
                         spectrum_size: int = 4096) -> PathReading:
     """What the meters show for a whole signal when nothing plays.
@@ -269,14 +275,13 @@ def whole_track_reading(audio: np.ndarray, sample_rate_hz: float,
     mid = audio.mean(axis=0, dtype=np.float64)
     if mid.size < spectrum_size:
         mid = np.pad(mid, (0, spectrum_size - mid.size))
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(spectrum_size) / spectrum_size)
+    window = _scaled_hann(spectrum_size)
     hop = spectrum_size // 2
     starts = range(0, mid.size - spectrum_size + 1, hop)
     power = np.zeros(spectrum_size // 2 + 1)
     for start in starts:
-        frame = mid[start: start + spectrum_size] * window
-        power += np.abs(np.fft.rfft(frame)) ** 2
-    magnitude = np.sqrt(power / len(starts)) * (2.0 / window.sum())
+        power += np.abs(np.fft.rfft(mid[start: start + spectrum_size] * window)) ** 2
+    magnitude = np.sqrt(power / len(starts))
     floor = 10.0 ** (SPECTRUM_FLOOR_DB / 20.0)
     spectrum_db = (20.0 * np.log10(np.maximum(magnitude, floor))).astype(np.float32)
     spectrum_db.setflags(write=False)
