@@ -159,7 +159,7 @@ TABLE: tuple[ParamSpec, ...] = (
     _p("stereo", "width", "", 0.0, 2.0, 1.0, "linear",
        "Side level: 0 = mono, 1 = unchanged, 2 = twice as wide"),
     _p("stereo", "bass_mono_hz", "Hz", 20.0, 500.0, 120.0, "log",
-       "Below this crossover frequency the side signal is removed (mono bass)"),
+       "Below this crossover frequency the side signal is removed (mono bass; 20 Hz = off)"),
     _p("stereo", "upmix_low_width", "", 0.0, 1.0, 0.0, "linear",
        "Decorrelated width added below 300 Hz (mono-to-stereo upmix)"),
     _p("stereo", "upmix_mid_width", "", 0.0, 1.0, 0.0, "linear",

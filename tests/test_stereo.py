@@ -11,7 +11,7 @@ import scipy.signal
 import torch
 
 from model.dsp import stereo
-from model.params import defaults, stage_specs
+from model.params import defaults, spec, stage_specs
 from tests.isolation import heavy_modules_imported
 from tests.signals import music_like, noise, rel_error_db
 
@@ -95,6 +95,31 @@ def test_width_zero_gives_identical_channels():
     assert np.array_equal(y[0], y[1])
     assert meters["correlation"] == pytest.approx(1.0, abs=1e-9)
     assert meters["width"] == 0.0
+
+
+def test_mono_bass_off_at_the_table_minimum_is_pure_mid_side_width():
+    """At 20 Hz (the table's minimum) there is no crossover: width 1 passes the input through
+    bit-exactly, any other width only scales the side, in every face."""
+    assert spec("stereo.bass_mono_hz").minimum == stereo.BASS_MONO_OFF_HZ
+    x = music_like(1.0, FS)
+    y, _ = stereo.render(x, _params(width=1.0, bass_mono_hz=20.0), FS)
+    assert np.array_equal(y, x)
+    mid, side = _mid_side(x)
+    wide, _ = stereo.render(x, _params(width=1.4, bass_mono_hz=20.0), FS)
+    expected = np.stack([mid + 1.4 * side, mid - 1.4 * side])
+    assert rel_error_db(wide, expected) < -120
+    streamer = stereo.Streamer(_params(width=1.4, bass_mono_hz=20.0), FS, channels=2)
+    streamed = np.concatenate([streamer.process(x[:, i:i + 1000])[0]
+                               for i in range(0, x.shape[1], 1000)], axis=1)
+    assert rel_error_db(streamed, expected) < -120
+    batch = torch.tensor(np.stack([x, x]), dtype=torch.float64)
+    params = {name: torch.tensor([value, value], dtype=torch.float64)
+              for name, value in _params(width=1.4).items()}
+    params["bass_mono_hz"] = torch.tensor([20.0, 150.0], dtype=torch.float64)
+    out, _ = stereo.forward_torch(batch, params, FS)
+    assert rel_error_db(out[0].numpy(), expected) < -120
+    crossover, _ = stereo.render(x, _params(width=1.4, bass_mono_hz=150.0), FS)
+    assert rel_error_db(out[1].numpy(), crossover) < -100
 
 
 def test_unit_width_no_upmix_is_input_with_mono_bass_and_allpassed_mid():

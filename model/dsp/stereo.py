@@ -8,6 +8,12 @@ Per sample (mono input: M = x, S = 0)::
     S' = width · HP4(S) + Σ_b upmix_b_width · band_b(D(M))
     L  = M' + S',       R = M' − S'
 
+Mono bass off: at ``BASS_MONO_OFF_HZ`` (the table's minimum) the crossover is not built: its
+three sections are identities, so M' = M and S' = width · S exactly, and at width 1 with no upmix
+the imager passes its input through unchanged. Any all-pass in the mid turns the phase of the
+bass (a 20 Hz LR4 all-pass still shifts 100 Hz by about 30 degrees), which costs fidelity to the
+original that nobody asked for when no mono bass is wanted.
+
 Mono bass: HP4 and LP4 are the Linkwitz-Riley 4th-order high and low pass at ``bass_mono_hz``
 (two cascaded Butterworth biquads each). The side keeps only its high band; the mid goes through
 the crossover's all-pass LP4 + HP4, which is exactly the second-order all-pass with the
@@ -72,6 +78,10 @@ UPMIX_NAMES = ("upmix_low_width", "upmix_mid_width", "upmix_high_width")
 AP_BASS, HP_BASS_1, HP_BASS_2 = 0, 1, 2
 LP_LOW_1, LP_LOW_2, AP_LOW, AP_HIGH_ON_LOW, LP_HIGH_1, LP_HIGH_2, AP_HIGH = 0, 1, 2, 3, 4, 5, 6
 
+BASS_MONO_OFF_HZ = 20.0
+"""``bass_mono_hz`` at or below this (the table's minimum) switches the mono bass off."""
+IDENTITY_SECTION = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
 RENDER_CHUNK_SAMPLES = 32768
 """Render pipelines chunks over two threads: front end of chunk k+1 beside back end of chunk k."""
 
@@ -91,16 +101,21 @@ def allpass_from_lowpass(lowpass_sos: Any) -> Any:
 
 
 def bass_sections(bass_mono_hz: Any, sample_rate_hz: float) -> Any:
-    """The mono-bass crossover: rows ``AP_BASS`` (LP4 + HP4) and ``HP_BASS_1/2`` (HP4).
+    """The mono-bass crossover: rows ``AP_BASS`` (LP4 + HP4) and ``HP_BASS_1/2`` (HP4); three
+    identity sections where ``bass_mono_hz`` ≤ ``BASS_MONO_OFF_HZ`` (mono bass off).
 
     Shape: bass_mono_hz (...,) → sos (..., 3, 6), numpy or torch like the input (differentiable
-    w.r.t. a tensor ``bass_mono_hz``).
+    w.r.t. a tensor ``bass_mono_hz`` above the off point).
     """
     bass_hz = as_array(bass_mono_hz)
     xp = namespace(bass_hz)
     highpass = biquad.highpass(bass_hz, sample_rate_hz)
     allpass = allpass_from_lowpass(biquad.lowpass(bass_hz, sample_rate_hz))
-    return xp.stack([allpass, highpass, highpass], axis=-2)
+    crossover = xp.stack([allpass, highpass, highpass], axis=-2)
+    one = crossover[..., :1] * 0 + 1
+    identity = xp.concatenate([one * value for value in IDENTITY_SECTION], axis=-1)
+    off = (bass_hz <= BASS_MONO_OFF_HZ)[..., None, None]
+    return xp.where(off, identity, crossover)
 
 
 def band_sections(sample_rate_hz: float) -> np.ndarray:
