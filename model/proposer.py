@@ -15,6 +15,11 @@ to physical units by that row's own ``from_unit``: there is no second copy of a 
 last layers start with a bias at the logit of each row's default, so an untrained model proposes
 about the table's defaults.
 
+Reference mode (``propose``): the EQ and the stereo width are then fitted by ``model.matching`` to
+the reference's long-term spectrum, starting from the heads' proposal (locked knobs keep their
+values): the network's own reference conditioning leaves them far from the reference's tonal
+balance, which the fit reaches directly.
+
 Torch is imported here: this module belongs to the analysis path, never to the render path.
 
 References:
@@ -35,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from model import weights
+from model import matching, weights
 from model.errors import ModelError, ParamsError
 from model.features import (
     LogMelFeatures,
@@ -259,12 +264,14 @@ def _snap_to_ends(unit: float) -> float:
 
 def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs: float,
             reference: np.ndarray | None = None, reference_fs: int | None = None,
-            locks: Mapping[str, float] | None = None) -> ChainParams:
+            locks: Mapping[str, float] | None = None, refine: bool = True) -> ChainParams:
     """Propose chain parameters for one track (eval mode, no gradients).
 
     Locked parameters come back exactly at their given physical values; a lock naming no
     parameter of the table, or a value outside its range, is a ``ParamsError``. The track's
-    latent z comes back as ``ChainParams.latent``, the neural residual's conditioning.
+    latent z comes back as ``ChainParams.latent``, the neural residual's conditioning. With a
+    reference and ``refine``, the unlocked EQ knobs and width are fitted to the reference's
+    long-term spectrum (``model.matching``).
 
     Shape:
         audio: (channels, N) at ``sample_rate_hz``; reference: (channels, M) at ``reference_fs``
@@ -289,5 +296,10 @@ def propose(model: Proposer, audio: np.ndarray, sample_rate_hz: int, target_lufs
             value = float(row.from_unit(_snap_to_ends(float(units[column]))))
             value = min(max(value, row.minimum), row.maximum)
         values[row.stage][row.name] = value
-    return ChainParams(values, latent=proposal.latent[0].tolist())
+    params = ChainParams(values, latent=proposal.latent[0].tolist())
+    if reference is None or not refine:
+        return params
+    return matching.fit(params, matching.long_term_spectrum(audio, sample_rate_hz),
+                        matching.long_term_spectrum(reference, rate), sample_rate_hz,
+                        locked=set(locks or {}))
 
