@@ -39,6 +39,7 @@ import scipy.optimize
 
 from model.dsp import eq
 from model.params import TABLE, ChainParams, spec
+from model.units import db_to_gain, gain_to_db
 
 FFT_SIZE = 16384
 BANDS_PER_OCTAVE = 6
@@ -49,6 +50,8 @@ SIDE_FLOOR_DB = 30.0
 SIDE_WEIGHT = 0.5
 GAIN_PULL = 0.1
 """Residual per dB of EQ gain: a 6 dB section costs as much as 0.6 dB of misfit in one band."""
+MIN_WIDTH = 1e-3
+"""Width floor for its dB value (the table's width reaches 0, whose dB is −inf)."""
 POWER_FLOOR = 1e-12
 FRAMES_PER_BATCH = 256
 
@@ -132,8 +135,8 @@ class _Problem:
         self.side = side_mask(source, target)
         self.side_gap = (target.side_db - source.side_db)[self.side]
         width = spec("stereo.width")
-        self.width_db_bounds = (20.0 * np.log10(max(width.minimum, 1e-3)),
-                                20.0 * np.log10(width.maximum))
+        self.width_db_bounds = (gain_to_db(max(width.minimum, MIN_WIDTH)),
+                                gain_to_db(width.maximum))
         self.width_locked = "stereo.width" in locked
 
     def eq_values(self, units: np.ndarray) -> dict[str, float]:
@@ -149,7 +152,7 @@ class _Problem:
         mid_miss = self.mid_gap - response_db
         side_miss = self.side_gap - response_db[self.side]
         if self.width_locked or not self.side.any():
-            width_db = 20.0 * np.log10(max(self.params.values["stereo"]["width"], 1e-3))
+            width_db = gain_to_db(max(self.params.values["stereo"]["width"], MIN_WIDTH))
         else:
             # Alternate the two closed forms: they converge in a few rounds (a 2×2 system with
             # a bound on W).
@@ -181,17 +184,16 @@ def fit(params: ChainParams, source: Spectrum, target: Spectrum, sample_rate_hz:
     them, matches the target's shape (see the module doc); keys in ``locked`` keep their values.
     """
     problem = _Problem(params, source, target, locked, sample_rate_hz)
-    best_units, best_cost = None, np.inf
-    starts = [params, ChainParams()]
-    for start in starts:
-        x0 = np.array([start.units()[_index(key)] for key in problem.free])
-        if not problem.free:
-            break
-        result = scipy.optimize.least_squares(problem.residuals, x0, bounds=(0.0, 1.0),
-                                              x_scale=0.1, max_nfev=400)
-        if result.cost < best_cost:
-            best_units, best_cost = result.x, result.cost
-    values = problem.eq_values(best_units if best_units is not None else np.array([]))
+    best_units = np.array([])
+    if problem.free:
+        results = []
+        for start in (params, ChainParams()):
+            units = dict(zip((row.key for row in TABLE), start.units(), strict=True))
+            x0 = np.array([units[key] for key in problem.free])
+            results.append(scipy.optimize.least_squares(
+                problem.residuals, x0, bounds=(0.0, 1.0), x_scale=0.1, max_nfev=400))
+        best_units = min(results, key=lambda result: result.cost).x
+    values = problem.eq_values(best_units)
     fitted = params
     for name, value in values.items():
         fitted = fitted.replace(f"eq.{name}", value)
@@ -199,10 +201,7 @@ def fit(params: ChainParams, source: Spectrum, target: Spectrum, sample_rate_hz:
         response = eq.response_db(values, problem.freqs_hz, sample_rate_hz)
         _, width_db = problem.solve_level_and_width(response)
         width = spec("stereo.width")
-        fitted = fitted.replace("stereo.width", float(np.clip(10.0 ** (width_db / 20.0),
+        fitted = fitted.replace("stereo.width", float(np.clip(db_to_gain(width_db),
                                                               width.minimum, width.maximum)))
     return fitted
 
-
-def _index(key: str) -> int:
-    return next(i for i, row in enumerate(TABLE) if row.key == key)
