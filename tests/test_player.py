@@ -6,6 +6,8 @@ compared with offline renders of the same parameters (model.chain.render).
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -216,6 +218,23 @@ def test_meters_follow_the_playhead(excerpt, audio_device):
     block = meters.master_block
     assert block.shape[0] == 2 and 0 < block.shape[1] <= 256 and not block.flags.writeable
     assert np.max(np.abs(block)) <= 10 ** (-1.0 / 20) + 1e-6
+
+
+def test_while_playing_a_full_garbage_collection_is_short(excerpt, audio_device):
+    """The objects alive at play are out of the collector's reach until pause or stop, and the
+    GIL changes hands at least every millisecond: neither stalls the render worker."""
+    audio, rate = excerpt
+    held = [[index] for index in range(200_000)]
+    with Player(audio, rate, _params(), TRIM_DB, device=audio_device) as player:
+        assert player.play(), player.message
+        started = time.perf_counter()
+        gc.collect()
+        collection_s = time.perf_counter() - started
+        assert gc.get_freeze_count() >= len(held)
+        assert sys.getswitchinterval() <= player_module.GIL_SWITCH_INTERVAL_S
+        player.pause()
+        assert gc.get_freeze_count() == 0
+    assert collection_s < 0.02, f"a full collection took {collection_s * 1e3:.0f} ms"
 
 
 def test_without_a_device_playback_says_why_and_can_be_retried(excerpt, audio_device):
