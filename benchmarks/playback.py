@@ -3,7 +3,8 @@ sweeping all the time, at several device block sizes.
 
     python -m benchmarks.playback [--corpus DIR] [--seconds 60]
 
-For each block size: the audio callback's duration (median, p99, max), the render worker's
+For each block size, and at 512 frames once more with the neural residual on (amount
+``RESIDUAL_AMOUNT``): the audio callback's duration (median, p99, max), the render worker's
 CPU load (its thread's CPU time over wall time, from /proc), and underruns (the ring running dry
 while audible, plus PortAudio's own underflow flags). Writes benchmarks/results/playback.json
 and prints a Markdown table (the README's). Goals (issue 4): zero underruns at 512 frames, the
@@ -29,6 +30,8 @@ from tests.virtual_audio import VirtualAudio
 from training.corpus import audio_files, default_cache_dir
 
 BLOCK_SIZES = (256, 512, 1024)
+RESIDUAL_AMOUNT = 0.5
+RESIDUAL_BLOCK_FRAMES = 512
 SWEEP_KEY = "eq.peak2_gain_db"
 SWEEP_PERIOD_S = 2.0
 SWEEP_INTERVAL_S = 0.01
@@ -48,18 +51,19 @@ def _worker_native_id() -> int:
     raise RuntimeError("the render worker is not running")
 
 
-def _mastering_params() -> ChainParams:
+def _mastering_params(residual_amount: float) -> ChainParams:
     params = ChainParams()
     for key, value in {"compressor.threshold_db": -24.0, "compressor.ratio": 3.0,
-                       "stereo.upmix_mid_width": 0.3, "limiter.threshold_db": -4.0}.items():
+                       "stereo.upmix_mid_width": 0.3, "limiter.threshold_db": -4.0,
+                       "residual.amount": residual_amount}.items():
         params = params.replace(key, value)
     return params
 
 
 def bench_block_size(audio: np.ndarray, rate: int, device: str, blocksize: int,
-                     seconds: float) -> dict[str, float]:
+                     seconds: float, residual_amount: float = 0.0) -> dict[str, float]:
     """Play ``seconds`` with the sweep running; the figures of one block size."""
-    params = _mastering_params()
+    params = _mastering_params(residual_amount)
     with Player(audio, rate, params, device=device, blocksize_frames=blocksize) as player:
         player.set_level_match(True)
         if not player.play():
@@ -77,6 +81,7 @@ def bench_block_size(audio: np.ndarray, rate: int, device: str, blocksize: int,
         durations_ms = 1e3 * stats.recent_durations_s()[calls_before:]
     return {
         "blocksize_frames": blocksize,
+        "residual_amount": residual_amount,
         "seconds": wall,
         "callbacks": int(durations_ms.size),
         "callback_median_ms": float(np.median(durations_ms)),
@@ -93,8 +98,9 @@ def _table(rows: list[dict[str, float]]) -> str:
     lines = ["| block | callback median / p99 / max | worker load (one core) | underruns "
              "(ring / device) | goal |", "|---|---|---|---|---|"]
     for row in rows:
+        residual = ", residual on" if row["residual_amount"] > 0.0 else ""
         lines.append(
-            f"| {row['blocksize_frames']} frames ({row['callback_budget_ms']:.1f} ms) | "
+            f"| {row['blocksize_frames']} frames ({row['callback_budget_ms']:.1f} ms){residual} | "
             f"{row['callback_median_ms']:.3f} / {row['callback_p99_ms']:.3f} / "
             f"{row['callback_max_ms']:.3f} ms | {row['worker_load_percent']:.1f} % | "
             f"{row['underruns']} / {row['device_underflows']} in {row['seconds']:.0f} s | "
@@ -115,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     track = audio_io.load(track_path)
     with VirtualAudio() as audio_device:
         devices.refresh()
+        cases = [(blocksize, 0.0) for blocksize in BLOCK_SIZES]
+        cases.append((RESIDUAL_BLOCK_FRAMES, RESIDUAL_AMOUNT))
         rows = [bench_block_size(track.audio, track.sample_rate_hz, audio_device.device_name,
-                                 blocksize, args.seconds) for blocksize in BLOCK_SIZES]
+                                 blocksize, args.seconds, amount) for blocksize, amount in cases]
     results = {"machine": machine(),
                "track": track_path.name, "sweep": f"{SWEEP_KEY} every {SWEEP_INTERVAL_S} s",
                "rows": rows}

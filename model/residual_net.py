@@ -31,9 +31,7 @@ References:
 from __future__ import annotations
 
 import functools
-import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -112,38 +110,6 @@ class ResidualNet(nn.Module):
             gated = torch.tanh(filt * scales[:, i, 0]) * torch.sigmoid(gate * scales[:, i, 1])
             h = h + functional.conv1d(gated, self.mix[i].weight.to(dtype))
         return functional.conv1d(h, self.out.weight.to(dtype)), new_state
-
-
-class _Step(nn.Module):
-    """``forward`` with the state as a tuple (what TorchScript's tracer takes)."""
-
-    def __init__(self, net: ResidualNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, audio: Tensor, latent: Tensor, state: tuple[Tensor, ...]
-                ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        out, new_state = self.net(audio, latent, list(state))
-        return out, tuple(new_state)
-
-
-@functools.lru_cache(maxsize=4)
-def traced_step(net: ResidualNet) -> Any:
-    """``net``'s float32 forward from a given state (any block length), compiled once by
-    TorchScript's tracer: one call per block instead of about a hundred operator calls, each of
-    which would release and retake the GIL (a busy GUI thread then stalls the live player).
-
-    Call as ``step(audio, latent, state_tuple) -> (out, state_tuple)``; shapes as ``forward``.
-    torch 2.13 marks ``torch.jit.trace`` deprecated; its successors do not fit here yet
-    (``torch.export``'s module runs operator by operator in Python again, ``torch.compile``
-    needs a C compiler at run time), so the warning is silenced until one does.
-    """
-    example = torch.zeros(1, CHANNELS, 256)
-    latent = torch.zeros(1, net.config["latent_dim"])
-    state = tuple(torch.zeros(1, net.config["hidden"], c) for c in net.context_samples)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
-        return torch.jit.trace(_Step(net).eval(), (example, latent, state), check_trace=False)
 
 
 def save(net: ResidualNet, path: str | Path) -> None:

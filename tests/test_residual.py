@@ -71,7 +71,7 @@ def test_output_is_input_plus_amount_times_the_network(shipped, program):
         correction, _ = shipped(torch.from_numpy(x)[None], torch.tensor([latent(2)]))
     for amount in (0.25, 1.0):
         out, _ = residual.render(x, {"amount": amount, "latent": latent(2)}, FS)
-        np.testing.assert_allclose(out, x + amount * correction[0].numpy(), atol=1e-6)
+        assert rel_error_db(out, x + amount * correction[0].numpy()) < -80
 
 
 def test_amount_zero_passes_through_bit_for_bit_without_loading_anything(program, monkeypatch):
