@@ -50,6 +50,8 @@ class ParamSpec:
     default: float
     scale: Scale
     description: str
+    off_at_minimum: bool = False
+    """The minimum switches the stage's function off (the GUI then shows "off")."""
 
     def __post_init__(self) -> None:
         if not self.minimum <= self.default <= self.maximum:
@@ -97,8 +99,8 @@ def _np() -> Any:
 
 
 def _p(stage: str, name: str, unit: str, lo: float, hi: float, default: float, scale: Scale,
-       description: str) -> ParamSpec:
-    return ParamSpec(stage, name, unit, lo, hi, default, scale, description)
+       description: str, off_at_minimum: bool = False) -> ParamSpec:
+    return ParamSpec(stage, name, unit, lo, hi, default, scale, description, off_at_minimum)
 
 
 def _eq_band(prefix: str, label: str, f_lo: float, f_hi: float, f_default: float,
@@ -159,7 +161,8 @@ TABLE: tuple[ParamSpec, ...] = (
     _p("stereo", "width", "", 0.0, 2.0, 1.0, "linear",
        "Side level: 0 = mono, 1 = unchanged, 2 = twice as wide"),
     _p("stereo", "bass_mono_hz", "Hz", 20.0, 500.0, 120.0, "log",
-       "Below this crossover frequency the side signal is removed (mono bass; 20 Hz = off)"),
+       "Below this crossover frequency the side signal is removed (mono bass; 20 Hz = off)",
+       off_at_minimum=True),
     _p("stereo", "upmix_low_width", "", 0.0, 1.0, 0.0, "linear",
        "Decorrelated width added below 300 Hz (mono-to-stereo upmix)"),
     _p("stereo", "upmix_mid_width", "", 0.0, 1.0, 0.0, "linear",

@@ -296,6 +296,9 @@ def test_tooltip_has_description_range_and_double_click_hint(make_knob):
     ("limiter.ceiling_dbtp", -1.0, "\u22121.0 dBTP"),
     ("saturation.mix", 0.25, "0.25"),
     ("saturation.bias", -0.05, "\u22120.050 FS"),
+    ("stereo.bass_mono_hz", 20.0, "off"),
+    ("stereo.bass_mono_hz", 120.0, "120 Hz"),
+    ("stereo.upmix_low_width", 0.0, "0.00"),
 ])
 def test_format_value(key, value, text):
     assert format_value(spec(key), value) == text
@@ -309,12 +312,14 @@ def test_format_value(key, value, text):
     ("compressor.attack_ms", ".5 ms", 0.5),
     ("saturation.bias", "+0.02 fs", 0.02),
     ("compressor.threshold_db", "\u221212 dB", -12.0),
+    ("stereo.bass_mono_hz", " Off ", 20.0),
+    ("stereo.bass_mono_hz", "20 Hz", 20.0),
 ])
 def test_parse_value(key, text, value):
     assert parse_value(spec(key), text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "12 ms", "1..2", "k"])
+@pytest.mark.parametrize("text", ["", "abc", "12 ms", "1..2", "k", "off"])
 def test_parse_value_refuses_non_numbers_with_a_hint(text):
     with pytest.raises(ParamsError, match="Threshold"):
         parse_value(THRESHOLD, text)

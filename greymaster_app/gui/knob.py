@@ -49,6 +49,8 @@ ARC_START_DEG = 225.0
 ARC_SPAN_DEG = 270.0
 """The arc covers 270°, clockwise from the minimum."""
 MINUS = "\u2212"
+OFF = "off"
+"""Shown for, and typed as, the minimum of a parameter whose minimum means off."""
 LABEL_POINT_SIZE = 8.0
 """Font size of the name above the knob and the value below (points)."""
 
@@ -97,12 +99,15 @@ def _fixed(value: float, decimals: int) -> str:
 
 
 def format_value(spec: ParamSpec, value: float) -> str:
-    """The value as shown under a knob: "−18.0 dB", "2.0:1", "150 ms", "1.20 kHz", "0.25".
+    """The value as shown under a knob: "−18.0 dB", "2.0:1", "150 ms", "1.20 kHz", "0.25", or
+    "off" at the minimum of a parameter whose minimum switches its function off.
 
     Args:
         spec: the parameter's table row (its unit picks the format).
         value: physical value.
     """
+    if spec.off_at_minimum and value <= spec.minimum:
+        return OFF
     unit = spec.unit
     if unit.startswith("dB"):
         return f"{_fixed(value, 1)} {unit}"
@@ -121,7 +126,8 @@ def parse_value(spec: ParamSpec, text: str) -> float:
 
     Args:
         spec: the parameter's table row.
-        text: what was typed, e.g. "-18", "−18 dB", "1.2k", "1.2 kHz", "4:1".
+        text: what was typed, e.g. "-18", "−18 dB", "1.2k", "1.2 kHz", "4:1", or "off" (the
+            minimum) where the minimum means off.
 
     Returns:
         The physical value, clamped to ``[spec.minimum, spec.maximum]``.
@@ -130,6 +136,8 @@ def parse_value(spec: ParamSpec, text: str) -> float:
         ParamsError: the text is not a number (with this parameter's unit).
     """
     cleaned = text.strip().replace(MINUS, "-").lower()
+    if spec.off_at_minimum and cleaned == OFF:
+        return spec.minimum
     match = _NUMBER.match(cleaned)
     unit = spec.unit.lower()
     if match is None or match.group(3).strip() not in {"", unit}:
