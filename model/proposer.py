@@ -5,7 +5,9 @@
                                            (no reference: a learned vector stands in for z_ref)
     MLP([z_in, z_ref, z_in − z_ref]) = h
     per stage: Linear([h, locked units, lock mask]) ─ FiLM(target LUFS) ─ GELU ─ Linear ─ sigmoid
-    locked outputs replaced by their locked unit values; ParamSpec.from_unit → physical units
+    free outputs moved by the locked ones' errors (``model.co_mastering``, the ``lock_coupling``
+    buffer fitted on the training split); locked outputs replaced by their locked unit values;
+    ParamSpec.from_unit → physical units
 
 P = len(TABLE) outputs (the residual stage's amount among them); z_in is also handed on as the
 neural residual's conditioning (``Proposal.latent``, ``ChainParams.latent``).
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from model import matching, weights
+from model import co_mastering, matching, weights
 from model.errors import ModelError, ParamsError
 from model.features import (
     LogMelFeatures,
@@ -174,6 +176,7 @@ class Proposer(nn.Module):
                                   nn.Linear(film_hidden, 2 * hidden * len(STAGES)))
         self.heads = nn.ModuleDict(
             {stage: _StageHead(hidden + 2 * len(TABLE), hidden, stage) for stage in STAGES})
+        self.register_buffer("lock_coupling", torch.zeros(len(TABLE), len(TABLE)))
 
     def forward(self, analysis: Tensor, target_lufs: Tensor, reference: Tensor | None = None,
                 lock_units: Tensor | None = None, lock_mask: Tensor | None = None) -> Proposal:
@@ -204,7 +207,8 @@ class Proposer(nn.Module):
         film = self.film(loudness).unflatten(1, (len(STAGES), 2, -1))
         logits = [self.heads[stage](head_input, 1.0 + film[:, i, 0], film[:, i, 1])
                   for i, stage in enumerate(STAGES)]
-        proposed = torch.sigmoid(torch.cat(logits, dim=1))
+        proposed = co_mastering.condition(torch.sigmoid(torch.cat(logits, dim=1)), lock_units,
+                                          lock_mask, self.lock_coupling)
         units = torch.where(lock_mask, lock_units.to(proposed.dtype), proposed)
         return Proposal(units, units_to_physical(units), z_in)
 

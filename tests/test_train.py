@@ -51,6 +51,7 @@ def _config(corpus: tuple[Path, Path], folder: Path, steps: int,
     root, split = corpus
     return TrainConfig(schedule="A", steps=steps, residual_steps=residual_steps, batch_size=1,
                        excerpt_s=0.5, preroll_s=0.1, analysis_excerpts=2, analysis_s=1.0,
+                       coupling_items_per_track=2,
                        checkpoint_every=1, validate_every=2, validation_items=1,
                        corpus=str(root), split=str(split),
                        checkpoint_dir=str(folder / "checkpoints"), out=str(folder / "w.pt"),
@@ -116,6 +117,7 @@ def test_the_weights_load_offline_and_propose_in_range(tiny_corpus, tmp_path):
     model = proposer.load(weights)
     params = proposer.propose(model, music_like(5.0, FS), FS, -14.0)
     assert set(params.values) == set(STAGES)
+    assert model.lock_coupling.abs().sum() > 0.0, "the lock coupling was not fitted"
 
 
 def test_schedule_b_adds_one_stage_per_phase_then_fine_tunes_then_the_residual():

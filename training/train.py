@@ -24,8 +24,9 @@ except its residual head (the amount), the residual network and that head traine
 losses. ``--init`` starts from trained proposer weights at the residual phase. Checkpoints
 (``--checkpoint-dir``, every ``--checkpoint-every`` steps, atomic) hold the model, the residual
 network, optimiser, step and random state:
-``--resume`` continues exactly where a run stopped. The model runs on a GPU when one is present;
-the chain's kernels run on the CPU.
+``--resume`` continues exactly where a run stopped. After the last step the lock coupling of
+co-mastering is fitted on the training split (``training.coupling``) and saved with the weights.
+The model runs on a GPU when one is present; the chain's kernels run on the CPU.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from model.loudness import integrated_loudness_torch
 from model.params import STAGES, spec
 from model.proposer import DEFAULT_WEIGHTS, Proposer, save
 from model.proposer import load as load_proposer
+from training import coupling
 from training.corpus import default_cache_dir
 from training.dataset import PairDataset
 from training.losses import MasteringLoss
@@ -96,6 +98,7 @@ class TrainConfig:
     out: str = str(DEFAULT_WEIGHTS)
     residual_out: str = str(residual_net.DEFAULT_WEIGHTS)
     init: str = ""
+    coupling_items_per_track: int = coupling.ITEMS_PER_TRACK
 
     @property
     def total_steps(self) -> int:
@@ -285,6 +288,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                                   "history": json.dumps(history)}, checkpoint)
     out = Path(config.out)
     if place.rank == 0:
+        coupling.fit(model, train_files, place.device, config.coupling_items_per_track,
+                     analysis_excerpts=config.analysis_excerpts, analysis_s=config.analysis_s)
         save(model, out)
         print(f"wrote {out}")
         if config.residual_steps > 0:
