@@ -100,7 +100,7 @@ def test_width_zero_gives_identical_channels():
 def test_mono_bass_off_at_the_table_minimum_is_pure_mid_side_width():
     """At 20 Hz (the table's minimum) there is no crossover: width 1 passes the input through
     bit-exactly, any other width only scales the side, in every face."""
-    assert spec("stereo.bass_mono_hz").minimum == stereo.BASS_MONO_OFF_HZ
+    assert spec("stereo.bass_mono_hz").off_at_minimum and stereo.BASS_MONO_OFF_HZ == 20.0
     x = music_like(1.0, FS)
     y, _ = stereo.render(x, _params(width=1.0, bass_mono_hz=20.0), FS)
     assert np.array_equal(y, x)

@@ -49,10 +49,12 @@ def network_errors(model: Proposer, dataset: PairDataset,
 
 
 def fit(model: Proposer, train_files: list[Path], device: torch.device,
-        items_per_track: int = ITEMS_PER_TRACK, **dataset_options: float) -> None:
-    """Set ``model.lock_coupling`` from its errors on ``train_files`` (module docstring)."""
+        items_per_track: int = ITEMS_PER_TRACK, analysis_excerpts: int = 6,
+        analysis_s: float = 2.0) -> None:
+    """Set ``model.lock_coupling`` from its errors on ``train_files`` (module docstring), the
+    analysis excerpts drawn as in training (``PairDataset``'s defaults, ``TrainConfig``'s)."""
     dataset = PairDataset(train_files, seed=SEED, items_per_track=items_per_track,
-                          **dataset_options)
+                          analysis_excerpts=analysis_excerpts, analysis_s=analysis_s)
     errors, known = network_errors(model, dataset, device)
     coupling = co_mastering.second_moments(errors, known)
     model.lock_coupling.copy_(torch.from_numpy(coupling))

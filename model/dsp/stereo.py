@@ -67,6 +67,7 @@ import numpy as np
 from model.dsp import biquad
 from model.dsp.biquad import section_step
 from model.dsp.xp import as_array, namespace
+from model.params import spec
 
 LOW_MID_CROSSOVER_HZ = 300.0
 MID_HIGH_CROSSOVER_HZ = 3000.0
@@ -78,8 +79,9 @@ UPMIX_NAMES = ("upmix_low_width", "upmix_mid_width", "upmix_high_width")
 AP_BASS, HP_BASS_1, HP_BASS_2 = 0, 1, 2
 LP_LOW_1, LP_LOW_2, AP_LOW, AP_HIGH_ON_LOW, LP_HIGH_1, LP_HIGH_2, AP_HIGH = 0, 1, 2, 3, 4, 5, 6
 
-BASS_MONO_OFF_HZ = 20.0
-"""``bass_mono_hz`` at or below this (the table's minimum) switches the mono bass off."""
+BASS_MONO_OFF_HZ = spec("stereo.bass_mono_hz").minimum
+"""``bass_mono_hz`` at or below this, the table's minimum (20 Hz, flagged ``off_at_minimum``),
+switches the mono bass off."""
 IDENTITY_SECTION = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 RENDER_CHUNK_SAMPLES = 32768
