@@ -44,13 +44,7 @@ def cases() -> list[evaluate.Case]:
 
 def _inverse_params(case: evaluate.Case) -> ChainParams:
     """The degradation's known inverse as chain parameters (defaults where unknown)."""
-    params = ChainParams()
-    for i, row in enumerate(TABLE):
-        if case.known_mask[i]:
-            value = float(np.clip(row.from_unit(float(case.known_units[i])), row.minimum,
-                                  row.maximum))
-            params = params.replace(row.key, value)
-    return params
+    return evaluate.with_known(ChainParams(), case, lambda key: True)
 
 
 def test_cases_are_seeded_and_their_log_reproduces_the_input(cases):
@@ -154,6 +148,27 @@ def test_ablations_bypass_the_right_stages(cases, monkeypatch):
     assert seen == [{"eq": True, "compressor": False, "saturation": False, "stereo": False,
                      "residual": False, "limiter": True},
                     grey_box, {**grey_box, "residual": True}]
+
+
+def test_oracle_bounds_replace_only_the_eq_and_width_by_the_inverse(cases):
+    from model.proposer import Proposer
+
+    torch.manual_seed(0)
+    methods = evaluate.model_methods(Proposer())
+    case = cases[0]
+    ours = methods["ours"](case).params
+    inverse = _inverse_params(case)
+    known = {row.key for i, row in enumerate(TABLE) if case.known_mask[i]}
+    for name, replaced in (("oracle_eq", lambda key: key.startswith("eq.")),
+                           ("oracle_eq_width",
+                            lambda key: key.startswith("eq.") or key == "stereo.width")):
+        params = methods[name](case).params
+        assert params.enabled == ours.enabled
+        for row in TABLE:
+            expected = inverse if row.key in known and replaced(row.key) else ours
+            assert (params.values[row.stage][row.name]
+                    == expected.values[row.stage][row.name]), (name, row.key)
+    assert any(key.startswith("eq.") for key in known) and "stereo.width" in known
 
 
 def _corpus(tmp_path):

@@ -19,7 +19,10 @@ integrated loudness under a ``CEILING_DBTP`` true-peak ceiling:
   residual bypassed; the limiter kept, as every method has to meet the same loudness and
   ceiling). ``ours`` is the ablation's full chain;
 - ``ours_residual``: ablation, the full chain + the neural residual at the proposed amount,
-  conditioned on the track's latent (the proposal as ``greymaster master`` runs it).
+  conditioned on the track's latent (the proposal as ``greymaster master`` runs it);
+- ``oracle_eq`` and ``oracle_eq_width``: bounds, not methods: ``ours`` with the proposal's EQ
+  (and ``stereo.width``) replaced by the degradation's exact inverse. They show how far a
+  perfect blind estimate of those knobs would take the proposal.
 
 Metrics per track (``training.metrics``): MR-STFT distances (left/right and sum/difference),
 SNR after loudness matching and alignment, loudness, loudness error, true peak and compliance,
@@ -81,7 +84,11 @@ TITLES: dict[str, str] = {
     "ours_locks": "Ours, half the known values locked",
     "ours_eq_only": "Ablation: EQ only",
     "ours_residual": "Ablation: full chain + residual",
+    "oracle_eq": "Bound: ours with the exact inverse EQ",
+    "oracle_eq_width": "Bound: ours with the exact inverse EQ and width",
 }
+MODEL_METHODS: tuple[str, ...] = ("ours", "ours_reference", "ours_locks", "ours_eq_only",
+                                  "ours_residual", "oracle_eq", "oracle_eq_width")
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,17 @@ def known_locks(case: Case) -> dict[str, float]:
             for i, row in enumerate(TABLE) if case.lock_mask[i]}
 
 
+def with_known(params: ChainParams, case: Case, keys: Callable[[str], bool]) -> ChainParams:
+    """``params`` with every known value of the degradation's inverse whose key ``keys``
+    accepts (clipped to each row's range, as in ``known_locks``)."""
+    for i, row in enumerate(TABLE):
+        if case.known_mask[i] and keys(row.key):
+            value = float(np.clip(row.from_unit(float(case.known_units[i])), row.minimum,
+                                  row.maximum))
+            params = params.replace(row.key, value)
+    return params
+
+
 def model_methods(model: Any) -> dict[str, Method]:
     """The proposer's methods (``model.proposer.propose`` on the degraded track)."""
     from model import proposer
@@ -197,6 +215,10 @@ def model_methods(model: Any) -> dict[str, Method]:
                 params = params.with_enabled(stage, False)
         return mastered(case, params)
 
+    def oracle(case: Case, keys: Callable[[str], bool]) -> Output:
+        params = proposal(case).with_enabled("residual", False)
+        return mastered(case, with_known(params, case, keys))
+
     return {
         "ours": grey_box,
         "ours_reference": lambda case: grey_box(case, reference=case.target,
@@ -204,6 +226,9 @@ def model_methods(model: Any) -> dict[str, Method]:
         "ours_locks": lambda case: grey_box(case, locks=known_locks(case)),
         "ours_eq_only": eq_only,
         "ours_residual": lambda case: mastered(case, proposal(case)),
+        "oracle_eq": lambda case: oracle(case, lambda key: key.startswith("eq.")),
+        "oracle_eq_width": lambda case: oracle(
+            case, lambda key: key.startswith("eq.") or key == "stereo.width"),
     }
 
 
@@ -221,7 +246,7 @@ def standard_methods(weights: Path) -> tuple[dict[str, Method], dict[str, str]]:
 
         methods |= model_methods(proposer.load(weights))
     except (ImportError, GreyMasterError) as exc:
-        for name in ("ours", "ours_reference", "ours_locks", "ours_eq_only", "ours_residual"):
+        for name in MODEL_METHODS:
             skipped[name] = f"skipped: {exc}"
     return methods, skipped
 
