@@ -224,8 +224,9 @@ def _table_signature() -> list[str]:
 
 
 def save(model: Proposer, path: str | Path) -> None:
-    """Write the weights with their config and the table they were trained for (torch.save)."""
-    torch.save({"format": FILE_FORMAT, "config": dict(model.config),
+    """Write the weights with their config and the table they were trained for
+    (``weights.write``: atomic)."""
+    weights.write({"format": FILE_FORMAT, "config": dict(model.config),
                 "parameters": _table_signature(), "state_dict": model.state_dict()}, path)
 
 

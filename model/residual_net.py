@@ -113,8 +113,8 @@ class ResidualNet(nn.Module):
 
 
 def save(net: ResidualNet, path: str | Path) -> None:
-    """Write the weights with their config (torch.save)."""
-    torch.save({"format": FILE_FORMAT, "config": dict(net.config),
+    """Write the weights with their config (``weights.write``: atomic)."""
+    weights.write({"format": FILE_FORMAT, "config": dict(net.config),
                 "state_dict": net.state_dict()}, path)
 
 

@@ -1,5 +1,6 @@
 """Reading weights files safely: ``torch.load(weights_only=True)`` (tensors and plain
-containers, never code) and one-line ``ModelError``s for a missing, corrupt or unfit file.
+containers, never code) and one-line ``ModelError``s for a missing, corrupt or unfit file;
+writing them atomically, so that an interrupted write never leaves a broken file in place.
 
 A weights file is a dict ``{"format": int, "config": {...}, "state_dict": {...}, ...}`` written
 by the model's own ``save``; ``build`` makes the module from its config and loads its state.
@@ -7,6 +8,7 @@ by the model's own ``save``; ``build`` makes the module from its config and load
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -37,6 +39,21 @@ def read(path: Path, what: str, file_format: int, missing_hint: str = "") -> dic
     if not isinstance(doc, dict) or doc.get("format") != file_format:
         raise ModelError(f"{path} is not a GreyMaster {what} file (format {file_format})")
     return doc
+
+
+def write(doc: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` to ``<path>.partial`` beside ``path``, then rename it over ``path`` (the
+    folder is created if missing): the old file stays whole until the new one is, and a failed
+    write leaves no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    try:
+        torch.save(doc, partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def build(module_class: type[nn.Module], doc: dict[str, Any], path: Path, what: str) -> Any:

@@ -1,6 +1,7 @@
 """The parameter proposer: shapes, ranges, defaults, locks, conditioning, weights files, speed."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,6 +150,23 @@ def test_save_and_load_round_trip_is_exact(model, analysis, tmp_path):
     assert list(state) == list(loaded_state)
     assert all(torch.equal(state[key], loaded_state[key]) for key in state)
     assert torch.equal(loaded(analysis, _lufs(-11.0)).units, model(analysis, _lufs(-11.0)).units)
+
+
+def test_an_interrupted_save_leaves_the_old_weights_whole(model, tmp_path, monkeypatch):
+    path = tmp_path / "proposer.pt"
+    proposer.save(model, path)
+    before = path.read_bytes()
+
+    def write_half_then_fail(doc, target):
+        Path(target).write_bytes(b"PK half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        proposer.save(model, path)
+    assert path.read_bytes() == before
+    assert sorted(tmp_path.iterdir()) == [path]
+    assert proposer.load(path).config == model.config
 
 
 class _Payload:

@@ -21,6 +21,7 @@ from model import co_mastering
 from model.proposer import DEFAULT_WEIGHTS, Proposer, load, save
 from training.corpus import default_cache_dir
 from training.dataset import PairDataset
+from training.split import DEFAULT_PATH as DEFAULT_SPLIT
 from training.split import load_split, resolve
 
 SEED = 7919
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--corpus", type=Path, default=default_cache_dir())
-    parser.add_argument("--split", type=Path, default=Path("training/split.json"))
+    parser.add_argument("--split", type=Path, default=DEFAULT_SPLIT)
     parser.add_argument("--items-per-track", type=int, default=ITEMS_PER_TRACK)
     args = parser.parse_args(argv)
 

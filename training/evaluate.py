@@ -89,6 +89,7 @@ TITLES: dict[str, str] = {
 }
 MODEL_METHODS: tuple[str, ...] = ("ours", "ours_reference", "ours_locks", "ours_eq_only",
                                   "ours_residual", "oracle_eq", "oracle_eq_width")
+"""The methods that need the proposer (``model_methods``), skipped together without it."""
 
 
 @dataclass(frozen=True)
@@ -175,22 +176,26 @@ def matchering(case: Case) -> Output:
     return Output(np.ascontiguousarray(audio.T))
 
 
-def known_locks(case: Case) -> dict[str, float]:
-    """The true physical values of the case's locked known parameters, as ``propose`` locks
-    (clipped to each row's range: the float32 unit values can round just past an end)."""
+def known_values(case: Case, mask: np.ndarray) -> dict[str, float]:
+    """The degradation's inverse in physical units, ``{"stage.name": value}``, for the known
+    entries that ``mask`` (P,) selects (clipped to each row's range: the float32 unit values
+    can round just past an end)."""
     return {row.key: float(np.clip(row.from_unit(float(case.known_units[i])), row.minimum,
                                    row.maximum))
-            for i, row in enumerate(TABLE) if case.lock_mask[i]}
+            for i, row in enumerate(TABLE) if mask[i] and case.known_mask[i]}
+
+
+def known_locks(case: Case) -> dict[str, float]:
+    """The true values of the case's locked known parameters, as ``propose`` locks."""
+    return known_values(case, case.lock_mask)
 
 
 def with_known(params: ChainParams, case: Case, keys: Callable[[str], bool]) -> ChainParams:
     """``params`` with every known value of the degradation's inverse whose key ``keys``
-    accepts (clipped to each row's range, as in ``known_locks``)."""
-    for i, row in enumerate(TABLE):
-        if case.known_mask[i] and keys(row.key):
-            value = float(np.clip(row.from_unit(float(case.known_units[i])), row.minimum,
-                                  row.maximum))
-            params = params.replace(row.key, value)
+    accepts."""
+    for key, value in known_values(case, case.known_mask).items():
+        if keys(key):
+            params = params.replace(key, value)
     return params
 
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from model import chain, residual_net
+from model import chain, residual_net, weights
 from model.chain import stage_module
 from model.loudness import integrated_loudness_torch
 from model.params import STAGES, spec
@@ -208,13 +208,6 @@ def train_step(model: torch.nn.Module, loss_fn: MasteringLoss, batch: dict[str, 
                    batch["known_units"].float(), batch["known_mask"].bool())
 
 
-def _save_atomically(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
-
-
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Run (or continue) a training job; returns the path of the written weights."""
     place = Distributed.start()
@@ -281,11 +274,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         if place.rank == 0:
             print(json.dumps(record), flush=True)
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.total_steps:
-                _save_atomically({"model": model.state_dict(), "residual": residual.state_dict(),
-                                  "optimiser": optimiser.state_dict(),
-                                  "generator": generator.get_state(), "step": step + 1,
-                                  "config": json.dumps(asdict(config)),
-                                  "history": json.dumps(history)}, checkpoint)
+                weights.write({"model": model.state_dict(), "residual": residual.state_dict(),
+                               "optimiser": optimiser.state_dict(),
+                               "generator": generator.get_state(), "step": step + 1,
+                               "config": json.dumps(asdict(config)),
+                               "history": json.dumps(history)}, checkpoint)
     out = Path(config.out)
     if place.rank == 0:
         coupling.fit(model, train_files, place.device, config.coupling_items_per_track,
