@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from greymaster_app.gui.main_window import PLAYER_AHEAD_FRAMES
-from greymaster_app.playback import devices
+from greymaster_app.playback import devices, live_chain
 from greymaster_app.playback import player as player_module
 from greymaster_app.playback.player import AB_RAMP_S, PLAY_RAMP_S, Player, PlayState
 from model.audio_io import load, resample
@@ -30,6 +30,11 @@ from tests.virtual_audio import VirtualAudio
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "demo-premaster.flac"
 EXCERPT_S = 4.0
 TRIM_DB = 4.0
+ROOMY_AHEAD_FRAMES = 16 * player_module.WORKER_BLOCK_FRAMES
+"""For the tests of what is played, not of how soon a change is heard: 93 ms in hand (at 44.1
+kHz), so that a test machine's scheduling hiccups do not empty the ring (the render worker
+waited up to 71 ms with four CPU-bound processes on two cores). benchmarks/playback.py measures
+underruns at the app's own margin."""
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +63,12 @@ def _wait(condition: Callable[[], bool], timeout_s: float) -> None:
         time.sleep(0.01)
 
 
-def _played(recording: player_module.Recording) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _played(recording: player_module.Recording, frames: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(audio (frames, 2), positions, delivered-frame index) of the recorded frames that played
-    track audio."""
-    frames = recording.frames
+    track audio: all of them, or of the first ``frames`` (those recorded before the player was
+    closed, which fades out what is still playing)."""
+    frames = recording.frames if frames is None else frames
     positions = recording.position[:frames]
     heard = positions >= 0
     delivered = recording.first_frame_delivered + np.arange(frames)
@@ -73,15 +80,24 @@ def _max_jump(audio: np.ndarray) -> float:
     return float(np.max(np.abs(np.diff(audio, axis=0))))
 
 
+def _play_through(audio: np.ndarray, rate: int, params: ChainParams, trim_db: float,
+                  device: str) -> tuple[player_module.CallbackStats, player_module.Recording]:
+    """Play ``audio`` from the start to its end with a roomy margin, recording what the callback
+    delivered. Returns the callback's counters and the recording."""
+    with Player(audio, rate, params, trim_db, device=device,
+                ahead_frames=ROOMY_AHEAD_FRAMES) as player:
+        recording = player.start_recording(audio.shape[1] + rate)
+        assert player.play(), player.message
+        _wait(lambda: player.state == PlayState.STOPPED, audio.shape[1] / rate + 5.0)
+    return player.stats, recording
+
+
 def test_playback_equals_the_offline_render(excerpt, audio_device):
     audio, rate = excerpt
     params = _params()
     expected = render(audio, rate, params, TRIM_DB).audio
-    with Player(audio, rate, params, TRIM_DB, device=audio_device) as player:
-        recording = player.start_recording(audio.shape[1] + rate)
-        assert player.play(), player.message
-        _wait(lambda: player.state == PlayState.STOPPED, EXCERPT_S + 5.0)
-        assert player.stats.underruns == 0
+    stats, recording = _play_through(audio, rate, params, TRIM_DB, audio_device)
+    assert stats.underruns == 0
     played, positions, _ = _played(recording)
     np.testing.assert_array_equal(positions, np.arange(audio.shape[1]))
     ramp = int(PLAY_RAMP_S * rate) + 1
@@ -96,7 +112,8 @@ def test_a_b_switch_is_sample_aligned_and_click_free(excerpt, audio_device):
     params = _params()
     master = render(audio, rate, params, TRIM_DB).audio.T
     original = audio.T
-    with Player(audio, rate, params, TRIM_DB, device=audio_device) as player:
+    with Player(audio, rate, params, TRIM_DB, device=audio_device,
+                ahead_frames=ROOMY_AHEAD_FRAMES) as player:
         recording = player.start_recording(audio.shape[1] + rate)
         assert player.play(), player.message
         for listen_to_master in (False, True, False, True):
@@ -147,7 +164,8 @@ def test_knob_sweep_bypass_pause_and_seek_are_click_free(excerpt, audio_device):
     params = _params()
     renders = [render(audio, rate, params.replace("eq.low_shelf_gain_db", gain), TRIM_DB).audio.T
                for gain in (-12.0, 12.0)]
-    with Player(audio, rate, params, TRIM_DB, device=audio_device) as player:
+    with Player(audio, rate, params, TRIM_DB, device=audio_device,
+                ahead_frames=ROOMY_AHEAD_FRAMES) as player:
         recording = player.start_recording(3 * audio.shape[1])
         assert player.play(), player.message
         for step in range(60):
@@ -167,6 +185,70 @@ def test_knob_sweep_bypass_pause_and_seek_are_click_free(excerpt, audio_device):
     program = max(_max_jump(r) for r in [*renders, bypass])
     assert _max_jump(audio_out) <= 1.1 * program, (_max_jump(audio_out), program)
     assert player.stats.underruns == 0
+
+
+def _slow_blocks(monkeypatch, delays_s: dict[int, float]) -> None:
+    """Make the live chain's n-th block (counting from 0) take ``delays_s[n]`` longer: a render
+    worker held up by a first-call warm-up or a busy machine."""
+    process = live_chain.LiveChain.process
+    calls = []
+
+    def slow(self, block):
+        delay_s = delays_s.get(len(calls), 0.0)
+        calls.append(delay_s)
+        time.sleep(delay_s)
+        return process(self, block)
+
+    monkeypatch.setattr(live_chain.LiveChain, "process", slow)
+
+
+def test_a_worker_slow_to_start_fades_in_only_with_the_margin_in_hand(excerpt, audio_device,
+                                                                       monkeypatch):
+    """The first block arrives after the prefill gave up, the next ones slower than real time:
+    playback waits in silence for the margin instead of stuttering on each block."""
+    audio, rate = excerpt
+    params = _params()
+    _slow_blocks(monkeypatch, {0: 2 * player_module.PREFILL_TIMEOUT_S} |
+                 {block: 0.015 for block in range(1, 4)})
+    expected = render(audio, rate, params, TRIM_DB).audio.T
+    with Player(audio, rate, params, TRIM_DB, device=audio_device,
+                ahead_frames=ROOMY_AHEAD_FRAMES) as player:
+        recording = player.start_recording(2 * rate)
+        assert player.play(), player.message
+        time.sleep(1.0)
+        before_close = recording.frames
+    assert player.stats.underruns == 0
+    played, positions, _ = _played(recording, before_close)
+    assert positions.size > rate // 2
+    np.testing.assert_array_equal(positions, np.arange(positions.size))
+    ramp = int(PLAY_RAMP_S * rate) + 1
+    assert rel_error_db(played[ramp:], expected[positions[ramp:]]) < -80.0
+
+
+def test_a_stalled_worker_fades_out_and_resumes_where_it_stopped(excerpt, audio_device,
+                                                                 monkeypatch):
+    """A stall longer than the margin empties the ring: it is counted, the sound fades out over
+    the frames in hand instead of stopping dead, and resumes with the next frame."""
+    audio, rate = excerpt
+    params = _params()
+    stall_block = int(2.5 * rate) // player_module.WORKER_BLOCK_FRAMES
+    _slow_blocks(monkeypatch, {stall_block: 0.3})
+    expected = render(audio, rate, params, TRIM_DB).audio.T
+    stats, recording = _play_through(audio, rate, params, TRIM_DB, audio_device)
+    assert stats.underruns == 1
+    played, positions, delivered = _played(recording)
+    np.testing.assert_array_equal(positions, np.arange(audio.shape[1]))
+    gaps = np.flatnonzero(np.diff(delivered) > 1)
+    assert len(gaps) == 1
+    ramp = int(PLAY_RAMP_S * rate) + 1
+    steady = np.ones(positions.size, dtype=bool)
+    steady[:ramp] = steady[gaps[0] + 1 - ramp: gaps[0] + 1 + ramp] = False
+    assert rel_error_db(played[steady], expected[positions[steady]]) < -80.0
+    around = slice(delivered[gaps[0]] - recording.first_frame_delivered - ramp,
+                   delivered[gaps[0] + 1] - recording.first_frame_delivered + ramp)
+    nearby = expected[positions[gaps[0]] - ramp: positions[gaps[0]] + ramp]
+    assert _max_jump(recording.audio[around]) <= 1.1 * _max_jump(nearby), \
+        (_max_jump(recording.audio[around]), _max_jump(nearby))
 
 
 def test_seek_and_loop_set_the_playhead(excerpt, audio_device):
@@ -282,12 +364,14 @@ def test_a_rate_the_device_refuses_is_resampled(excerpt, audio_device, monkeypat
 
     monkeypatch.setattr(sd, "check_output_settings", refuse_48k)
     params = _params()
-    with Player(audio_48k, 48000, params, TRIM_DB, device=audio_device) as player:
+    with Player(audio_48k, 48000, params, TRIM_DB, device=audio_device,
+                ahead_frames=ROOMY_AHEAD_FRAMES) as player:
         recording = player.start_recording(2 * rate)
         assert player.play(), player.message
         time.sleep(1.0)
         assert player.sample_rate_hz == 44100
-    played, positions, _ = _played(recording)
+        before_close = recording.frames
+    played, positions, _ = _played(recording, before_close)
     expected = render(resample(audio_48k, 48000, 44100), 44100, params, TRIM_DB).audio.T
     ramp = int(PLAY_RAMP_S * 44100) + 1
     assert rel_error_db(played[ramp:], expected[positions[ramp:]]) < -80.0
@@ -297,10 +381,7 @@ def test_mono_plays_as_dual_mono(audio_device):
     rate = 44100
     mono = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)[None]
     params = ChainParams()
-    with Player(mono, rate, params, device=audio_device) as player:
-        recording = player.start_recording(2 * rate)
-        assert player.play(), player.message
-        _wait(lambda: player.state == PlayState.STOPPED, 4.0)
+    _, recording = _play_through(mono, rate, params, 0.0, audio_device)
     played, positions, _ = _played(recording)
     expected = render(as_stereo(mono), rate, params).audio.T
     assert positions.size == rate

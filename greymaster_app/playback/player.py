@@ -93,6 +93,8 @@ class CallbackStats:
     calls: int = 0
     frames_delivered: int = 0
     underruns: int = 0
+    """Callbacks that found the ring too short while audible: each fades out over the frames
+    in hand and stays silent until the margin is back (``Player._margin_in_hand``)."""
     device_underflows: int = 0
     durations_s: np.ndarray = field(default_factory=lambda: np.zeros(CALLBACK_HISTORY))
 
@@ -442,6 +444,7 @@ class Player:
         generation = self._generation
         done = 0
         last_position = -1
+        starved = False
         while done < frames and ring.available_frames > 0:
             slot = ring.read % capacity
             stale = bool(ring.generation[slot] != generation)
@@ -453,18 +456,25 @@ class Player:
                 marks = ring.generation[slot: slot + run] != generation
                 ring.consume(int(np.argmin(marks)) if not marks.all() else run)
                 continue
+            if self._gain == 0.0 and not self._margin_in_hand(generation):
+                break
+            step = self._play_ramp_step
+            if target == 1.0 and ring.available_frames < frames - done and \
+                    self._end_generation != generation:
+                starved, target = True, 0.0
+                step = max(step, self._gain / ring.available_frames)
             if stale or target == 0.0:
-                run = min(run, math.ceil(self._gain / self._play_ramp_step))
-            self._mix(outdata[done: done + run], slot, run, target)
+                run = min(run, math.ceil(self._gain / step))
+            self._mix(outdata[done: done + run], slot, run, target, step)
             if not stale:
                 last_position = int(ring.position[slot + run - 1])
             ring.consume(run)
             done += run
         if done < frames:
             outdata[done:] = 0.0
-            if self._gain > 0.0 and self._end_generation != generation:
-                stats.underruns += 1
+            starved |= self._gain > 0.0 and self._end_generation != generation
             self._gain = 0.0
+        stats.underruns += starved
         if last_position >= 0:
             self._position_frames = last_position + 1
         if self.recording is not None:
@@ -479,8 +489,17 @@ class Player:
         stats.durations_s[stats.calls % CALLBACK_HISTORY] = time.perf_counter() - started
         stats.calls += 1
 
-    def _mix(self, out: np.ndarray, slot: int, run: int, target: float) -> None:
-        """out = play gain × (original + w · (master − original)), both ramped."""
+    def _margin_in_hand(self, generation: int) -> bool:
+        """Whether silent playback may fade in: the ring holds a device block plus
+        ``ahead_frames`` (or everything up to the end of the track). Fading in on less (a
+        worker slow to start, or behind after a stall) would run dry within a block or two:
+        a click and a stutter instead of a few milliseconds more of silence."""
+        return (self._ring.available_frames >= self.blocksize_frames + self.ahead_frames
+                or self._end_generation == generation)
+
+    def _mix(self, out: np.ndarray, slot: int, run: int, target: float, step: float) -> None:
+        """out = play gain × (original + w · (master − original)), both ramped (the play gain
+        by ``step`` per frame)."""
         ring = self._ring
         master = ring.master[slot: slot + run]
         original = ring.original[slot: slot + run]
@@ -494,7 +513,7 @@ class Player:
         np.multiply(out, weight, out=out)
         np.add(out, original, out=out)
         self._ab = float(weight[-1, 0])
-        gain = self._ramp(self._scratch[:run, 1:], self._gain, target, self._play_ramp_step)
+        gain = self._ramp(self._scratch[:run, 1:], self._gain, target, step)
         np.multiply(out, gain, out=out)
         self._gain = float(gain[-1, 0])
 
