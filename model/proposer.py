@@ -227,7 +227,7 @@ def save(model: Proposer, path: str | Path) -> None:
     """Write the weights with their config and the table they were trained for
     (``weights.write``: atomic)."""
     weights.write({"format": FILE_FORMAT, "config": dict(model.config),
-                "parameters": _table_signature(), "state_dict": model.state_dict()}, path)
+                   "parameters": _table_signature(), "state_dict": model.state_dict()}, path)
 
 
 def load(path: str | Path) -> Proposer:

@@ -115,7 +115,7 @@ class ResidualNet(nn.Module):
 def save(net: ResidualNet, path: str | Path) -> None:
     """Write the weights with their config (``weights.write``: atomic)."""
     weights.write({"format": FILE_FORMAT, "config": dict(net.config),
-                "state_dict": net.state_dict()}, path)
+                   "state_dict": net.state_dict()}, path)
 
 
 def load(path: str | Path) -> ResidualNet:

@@ -34,7 +34,7 @@ ROOMY_AHEAD_FRAMES = 16 * player_module.WORKER_BLOCK_FRAMES
 """For the tests of what is played, not of how soon a change is heard: 93 ms in hand (at 44.1
 kHz), so that a test machine's scheduling hiccups do not empty the ring (the render worker
 waited up to 71 ms with four CPU-bound processes on two cores). benchmarks/playback.py measures
-underruns at the app's own margin."""
+underruns at the player's default margin (23 ms, tighter than the app's 35 ms)."""
 
 
 @pytest.fixture(scope="module")
